@@ -1,0 +1,37 @@
+"""dbench: a benchmark harness for disentangled representation learning.
+
+The public API is imported lazily so that ``import dbench`` (and the CLI's ``--help``)
+stays fast: nothing heavy (torch, ray, seaborn) loads until it is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "RunConfig": "dbench.config:RunConfig",
+    "Budget": "dbench.api:Budget",
+    "FitContext": "dbench.api:FitContext",
+    "Observations": "dbench.api:Observations",
+    "Representation": "dbench.representation:Representation",
+    "UserError": "dbench.errors:UserError",
+    "run_one": "dbench.run:run_one",
+    "load_runs": "dbench.results:load_runs",
+    "leaderboard": "dbench.leaderboard:leaderboard",
+    "get_dataset": "dbench.api_functions:get_dataset",
+    "get_model": "dbench.api_functions:get_model",
+    "get_metric": "dbench.api_functions:get_metric",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'dbench' has no attribute {name!r}")
+    import importlib
+
+    module_name, _, attr = _API[name].partition(":")
+    return getattr(importlib.import_module(module_name), attr)

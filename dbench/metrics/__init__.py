@@ -1,0 +1,1 @@
+"""Disentanglement metrics: ``fn(sim, rep, rng, **settings) -> {score: value}``."""

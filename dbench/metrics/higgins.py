@@ -1,0 +1,87 @@
+"""The disentanglement metric of Higgins et al. (2017), "beta-VAE", Sec. 3 ("BetaVAE score").
+
+For each point: pick a factor y uniformly; draw L pairs of factor vectors that agree on y and
+are free elsewhere; ``z_diff`` is the mean over pairs of ``|z(x1) - z(x2)|`` (mean
+representation). A linear classifier predicts y from ``z_diff``; the score is its accuracy on
+held-out points. Defaults follow disentanglement_lib (L = 64, 10,000 train and 5,000 eval
+points, scikit-learn ``LogisticRegression`` with default settings and no feature scaling).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from dbench.api import Simulator, metric
+from dbench.errors import UserError
+from dbench.representation import Representation
+
+# Points per chunk: bounds memory for wide representations (raw pixels: 4096 floats each).
+_CHUNK_POINTS = 128
+
+
+def _z_diffs(
+    sim: Simulator,
+    rep: Representation,
+    rng: np.random.Generator,
+    n_points: int,
+    batch_size: int,
+    factors: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n_points, D) mean absolute pair differences and the fixed factor of each point."""
+    y = rng.choice(factors, size=n_points)
+    diffs = []
+    for start in range(0, n_points, _CHUNK_POINTS):
+        y_chunk = y[start : start + _CHUNK_POINTS]
+        fixed = np.repeat(y_chunk, batch_size)
+        v1 = sim.sample_factors(len(fixed), rng)
+        v2 = sim.sample_factors(len(fixed), rng)
+        rows = np.arange(len(fixed))
+        v2[rows, fixed] = v1[rows, fixed]
+        z1, z2 = rep(v1, rng), rep(v2, rng)
+        d = np.abs(z1 - z2).reshape(len(y_chunk), batch_size, -1).mean(axis=1)
+        diffs.append(d)
+    return np.concatenate(diffs), y
+
+
+@metric(version="1", primary="eval_accuracy")
+def higgins(
+    sim: Simulator,
+    rep: Representation,
+    rng: np.random.Generator,
+    *,
+    batch_size: int = 64,
+    num_train: int = 10_000,
+    num_eval: int = 5_000,
+    exclude_factors: tuple[str, ...] | list[str] = (),
+) -> dict[str, float]:
+    """Train/eval accuracy of the Higgins et al. 2017 classifier. Chance is 1/#factors.
+
+    ``exclude_factors`` drops factors from the choice of y (Higgins et al. left out shape).
+    """
+    for name, value in (("batch_size", batch_size), ("num_train", num_train),
+                        ("num_eval", num_eval)):
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"higgins: {name} must be a positive integer; got {value!r}")
+    unknown = set(exclude_factors) - set(sim.factor_names)
+    if unknown:
+        raise UserError(f"higgins: unknown factors to exclude: {sorted(unknown)}")
+    factors = np.array([i for i, n in enumerate(sim.factor_names) if n not in exclude_factors])
+    if len(factors) < 2:
+        raise UserError("higgins: at least two factors must remain after exclusion")
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    x_train, y_train = _z_diffs(sim, rep, rng, num_train, batch_size, factors)
+    x_eval, y_eval = _z_diffs(sim, rep, rng, num_eval, batch_size, factors)
+    classifier = LogisticRegression(random_state=int(rng.integers(2**31 - 1)))
+    with warnings.catch_warnings():
+        # Default settings are part of the protocol; lbfgs often stops at max_iter there.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier.fit(x_train, y_train)
+    return {
+        "train_accuracy": float(classifier.score(x_train, y_train)),
+        "eval_accuracy": float(classifier.score(x_eval, y_eval)),
+    }

@@ -1,0 +1,1 @@
+"""Representation learners: baselines (:mod:`.baselines`) and the VAE family."""

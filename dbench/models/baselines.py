@@ -1,0 +1,86 @@
+"""The non-learned and linear baselines of Higgins et al. (2017), Table 1.
+
+``oracle`` is the table's "ground truth" (the factors themselves), ``raw`` the raw pixels,
+``pca`` and ``ica`` scikit-learn's PCA and FastICA fitted on a random sample of images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dbench.api import FitContext, Observations, Simulator
+from dbench.models.base import BaseModel, check_positive_int
+
+
+def _flat_images(obs: Observations) -> np.ndarray:
+    x = obs.images
+    return x.reshape(len(x), -1).float().cpu().numpy()
+
+
+class GroundTruth(BaseModel):
+    """The generative factors (as grid indices) are the representation."""
+
+    def fit(self, sim: Simulator, rng: np.random.Generator, ctx: FitContext) -> GroundTruth:
+        return self
+
+    def encode(self, obs: Observations) -> np.ndarray:
+        return np.asarray(obs.factors, dtype=np.float64)
+
+
+class RawPixels(BaseModel):
+    """The flattened image is the representation."""
+
+    def fit(self, sim: Simulator, rng: np.random.Generator, ctx: FitContext) -> RawPixels:
+        return self
+
+    def encode(self, obs: Observations) -> np.ndarray:
+        return _flat_images(obs)
+
+
+class _LinearBaseline(BaseModel):
+    """A scikit-learn decomposition fitted on ``n_samples`` images drawn from the simulator."""
+
+    def __init__(self, n_components: int = 10, n_samples: int = 10_000):
+        self.n_components = check_positive_int("n_components", n_components)
+        self.n_samples = check_positive_int("n_samples", n_samples)
+
+    def _estimator(self, seed: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, sim: Simulator, rng: np.random.Generator, ctx: FitContext) -> _LinearBaseline:
+        v = sim.sample_factors(self.n_samples, rng)
+        w = sim.sample_nuisance(self.n_samples, rng)
+        x = sim.sim(v, w).reshape(self.n_samples, -1).float().cpu().numpy()
+        seed = int(rng.integers(2**31 - 1))
+        self.estimator_ = self._estimator(seed).fit(x)
+        return self
+
+    def encode(self, obs: Observations) -> np.ndarray:
+        return self.estimator_.transform(_flat_images(obs))
+
+
+class PCAModel(_LinearBaseline):
+    """Principal components (scikit-learn ``PCA``), 10 by default as in Higgins et al. 2017."""
+
+    def _estimator(self, seed: int):
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=self.n_components, random_state=seed)
+
+
+class ICAModel(_LinearBaseline):
+    """Independent components (scikit-learn ``FastICA``), 10 by default."""
+
+    def __init__(self, n_components: int = 10, n_samples: int = 10_000, max_iter: int = 400):
+        super().__init__(n_components, n_samples)
+        self.max_iter = check_positive_int("max_iter", max_iter)
+
+    def _estimator(self, seed: int):
+        from sklearn.decomposition import FastICA
+
+        return FastICA(
+            n_components=self.n_components,
+            max_iter=self.max_iter,
+            whiten="unit-variance",
+            random_state=seed,
+        )

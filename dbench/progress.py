@@ -1,0 +1,51 @@
+"""Progress bars for long steps (rich, on stderr). Disabled ones cost nothing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class _Bar:
+    def __init__(self, progress: Any, task: Any):
+        self._progress, self._task = progress, task
+        self.started = time.perf_counter()
+
+    def advance(self, n: float = 1, **fields: Any) -> None:
+        if self._progress is not None:
+            info = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in fields.items())
+            self._progress.update(self._task, advance=n, info=info)
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None, enabled: bool = True) -> Iterator[_Bar]:
+    """A bar with elapsed/remaining time and free-form fields (loss, images/s, ...)."""
+    if not enabled:
+        yield _Bar(None, None)
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(file=sys.stderr)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(description, total=total, info="")
+        yield _Bar(progress, task)

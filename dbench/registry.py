@@ -1,0 +1,117 @@
+"""One lazy registry type for models, datasets and metrics.
+
+Built-ins are declared as ``"module:attr"`` strings, exactly like the entry points that
+third-party packages declare in their ``pyproject.toml``::
+
+    [project.entry-points."dbench.models"]
+    randproj = "dbench_randproj:RandomProjection"
+
+Nothing is imported until a component is used, so listing names imports no torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import entry_points
+from typing import Any
+
+from dbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str  # "module:attr"
+    origin: str  # "dbench (built-in)" or "<distribution> (plugin)"
+
+    def load(self) -> Any:
+        module_name, _, attr = self.target.partition(":")
+        module = importlib.import_module(module_name)
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+class Registry:
+    """Names -> components of one kind, from built-ins and one entry-point group."""
+
+    def __init__(self, kind: str, group: str, builtins: dict[str, str]):
+        self.kind = kind
+        self.group = group
+        self._builtins = builtins
+
+    @cached_property
+    def _entries(self) -> dict[str, Entry]:
+        entries = {n: Entry(n, t, "dbench (built-in)") for n, t in self._builtins.items()}
+        for ep in entry_points(group=self.group):
+            dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+            new = Entry(ep.name, ep.value, f"{dist} (plugin)")
+            old = entries.get(ep.name)
+            if old is not None and old.target != new.target:
+                raise UserError(
+                    f"{self.kind} name {ep.name!r} is claimed twice: by {old.origin} as "
+                    f"{old.target} and by {new.origin} as {new.target}"
+                )
+            entries[ep.name] = new
+        return entries
+
+    def refresh(self) -> None:
+        """Forget cached entry points (after installing a plugin in the same process)."""
+        self.__dict__.pop("_entries", None)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entry(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self.names(), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UserError(
+                f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})"
+            ) from None
+
+    def get(self, name: str) -> Any:
+        """The registered object itself (a class or a function)."""
+        return self.entry(name).load()
+
+    def create(self, name: str, **kwargs: Any) -> Any:
+        """Instantiate a registered class with keyword hyperparameters, checking the names."""
+        factory = self.get(name)
+        try:
+            return factory(**kwargs)
+        except TypeError as exc:  # wrong or unknown keyword: the user's mistake
+            raise UserError(f"bad arguments for {self.kind} {name!r}: {exc}") from None
+
+
+MODELS = Registry(
+    "model",
+    "dbench.models",
+    {
+        "oracle": "dbench.models.baselines:GroundTruth",
+        "raw": "dbench.models.baselines:RawPixels",
+        "pca": "dbench.models.baselines:PCAModel",
+        "ica": "dbench.models.baselines:ICAModel",
+    },
+)
+
+DATASETS = Registry(
+    "dataset",
+    "dbench.datasets",
+    {
+        "dsprites": "dbench.datasets.dsprites:DSprites",
+    },
+)
+
+METRICS = Registry(
+    "metric",
+    "dbench.metrics",
+    {
+        "higgins": "dbench.metrics.higgins:higgins",
+    },
+)
