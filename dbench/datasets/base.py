@@ -7,11 +7,30 @@ That index is what lets every metric of a run share one table of encoded observa
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dbench.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+@dataclass
+class CompactTable:
+    """Every observation of a grid dataset, stored compactly on one device, in grid order.
+
+    ``data[i]`` holds observation i in a compact form (dSprites: 512 bytes of packed bits);
+    ``decode(rows)`` turns gathered rows into float images (n, C, H, W) in [0, 1] on the
+    same device. The training loop draws batch indices on the device and gathers with
+    ``data.index_select(0, idx)``, so no Python data loading sits in its hot loop.
+    """
+
+    data: torch.Tensor
+    decode: Callable[[torch.Tensor], torch.Tensor]
 
 
 class GridSimulator:
@@ -43,6 +62,13 @@ class GridSimulator:
         return rng.integers(0, sizes, size=(n, len(sizes)), dtype=np.int64)
 
     def sample_nuisance(self, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        return None
+
+    def compact_table(self, device: str = "cpu") -> CompactTable | None:
+        """The whole dataset as a :class:`CompactTable`, or None if it cannot be stored.
+
+        Datasets with nuisance factors return None: their images are drawn with ``sim``.
+        """
         return None
 
     def index_of(self, v: np.ndarray) -> np.ndarray:

@@ -1,0 +1,161 @@
+"""The ``dbench`` command line (typer).
+
+Imports only typer and dbench's light modules at start-up so ``dbench --help`` answers fast;
+each command imports what it needs. Every :class:`~dbench.errors.UserError` becomes one line on
+stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dbench.errors import UserError
+
+app = typer.Typer(
+    name="dbench",
+    help="Benchmark disentangled representation learning: train, score, compare.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+)
+
+ResultsDir = Annotated[
+    Optional[Path],
+    typer.Option("--results-dir", help="Results root [default: $DBENCH_RESULTS or ./results]."),
+]
+DataDir = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
+]
+
+
+def _split_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError("--metrics needs at least one metric name")
+    return names
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset.")] = (
+        "dsprites"
+    ),
+    beta: Annotated[Optional[float], typer.Option(help="Shorthand for --set beta=X.")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+    metrics: Annotated[
+        Optional[str], typer.Option(help="Comma-separated metrics [default: all cheap ones].")
+    ] = None,
+    settings: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--set",
+            help="key=value: a model kwarg; dataset.key=v, budget.steps=N, METRIC.key=v.",
+        ),
+    ] = None,
+    steps: Annotated[Optional[int], typer.Option(min=0, help="Training steps.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = (
+        False
+    ),
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    results_dir: ResultsDir = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Train one model on one dataset, score it, and write its run record."""
+    from dbench.api import Budget
+    from dbench.config import RunConfig, apply_settings
+    from dbench.registry import METRICS
+    from dbench.run import run_one
+
+    config = RunConfig(
+        model=model,
+        dataset=dataset,
+        metrics=_split_names(metrics),
+        seed=seed,
+        budget=Budget(steps=steps, batch_size=batch_size),
+        device=device,
+        data_dir=str(data_dir) if data_dir else None,
+        results_dir=str(results_dir) if results_dir else None,
+        resume=resume,
+        show_progress=progress,
+    )
+    if beta is not None:
+        config.model_kwargs["beta"] = beta
+    apply_settings(config, settings or [], METRICS.names())
+    record = run_one(config)
+    _print_record_summary(record)
+
+
+def _print_record_summary(record: dict) -> None:
+    typer.echo(f"run {record['run_id']}")
+    for metric_name, scores in record["scores"].items():
+        shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())
+        typer.echo(f"  {metric_name}: {shown}")
+    typer.echo(f"  record: {record.get('path', '')}".rstrip())
+
+
+def _list(registry_name: str) -> None:
+    from dbench import registry
+
+    reg = getattr(registry, registry_name)
+    width = max((len(n) for n in reg.names()), default=0)
+    for name in reg.names():
+        typer.echo(f"{name:<{width}}  {reg.entry(name).origin}")
+
+
+@app.command("models")
+def list_models() -> None:
+    """List registered models (built-ins and plugins)."""
+    _list("MODELS")
+
+
+@app.command("datasets")
+def list_datasets() -> None:
+    """List registered datasets (built-ins and plugins)."""
+    _list("DATASETS")
+
+
+@app.command("metrics")
+def list_metrics() -> None:
+    """List registered metrics (built-ins and plugins)."""
+    _list("METRICS")
+
+
+@app.command()
+def leaderboard(
+    dataset: Annotated[Optional[str], typer.Option(help="Only this dataset.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="Rank by this metric.")] = None,
+    results_dir: ResultsDir = None,
+) -> None:
+    """Mean +- std over seeds of every score, one row per configuration."""
+    from dbench.leaderboard import leaderboard as build, format_table
+    from dbench.paths import results_root
+
+    table = build(results_root(results_dir), dataset=dataset, model=model, metric=metric)
+    typer.echo(format_table(table))
+
+
+# -- commands contributed by feature modules (one line each) ---------------------------------
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was recorded for the unfinished run "
+                   "(continue it with --resume)", err=True)
+        sys.exit(130)
