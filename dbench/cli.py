@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,11 +24,11 @@ app = typer.Typer(
 )
 
 ResultsDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--results-dir", help="Results root [default: $DBENCH_RESULTS or ./results]."),
 ]
 DataDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
 ]
 
@@ -48,20 +48,20 @@ def run(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset.")] = (
         "dsprites"
     ),
-    beta: Annotated[Optional[float], typer.Option(help="Shorthand for --set beta=X.")] = None,
+    beta: Annotated[float | None, typer.Option(help="Shorthand for --set beta=X.")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     metrics: Annotated[
-        Optional[str], typer.Option(help="Comma-separated metrics [default: all cheap ones].")
+        str | None, typer.Option(help="Comma-separated metrics [default: all cheap ones].")
     ] = None,
     settings: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--set",
             help="key=value: a model kwarg; dataset.key=v, budget.steps=N, METRIC.key=v.",
         ),
     ] = None,
-    steps: Annotated[Optional[int], typer.Option(min=0, help="Training steps.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size.")] = None,
+    steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = (
         False
@@ -132,13 +132,14 @@ def list_metrics() -> None:
 
 @app.command()
 def leaderboard(
-    dataset: Annotated[Optional[str], typer.Option(help="Only this dataset.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
-    metric: Annotated[Optional[str], typer.Option(help="Rank by this metric.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    metric: Annotated[str | None, typer.Option(help="Rank by this metric.")] = None,
     results_dir: ResultsDir = None,
 ) -> None:
     """Mean +- std over seeds of every score, one row per configuration."""
-    from dbench.leaderboard import leaderboard as build, format_table
+    from dbench.leaderboard import format_table
+    from dbench.leaderboard import leaderboard as build
     from dbench.paths import results_root
 
     table = build(results_root(results_dir), dataset=dataset, model=model, metric=metric)
@@ -156,6 +157,8 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.echo("interrupted: nothing was recorded for the unfinished run "
-                   "(continue it with --resume)", err=True)
+        typer.echo(
+            "interrupted: nothing was recorded for the unfinished run (continue it with --resume)",
+            err=True,
+        )
         sys.exit(130)

@@ -16,8 +16,9 @@ class _Bar:
 
     def advance(self, n: float = 1, **fields: Any) -> None:
         if self._progress is not None:
-            info = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in fields.items())
+            info = "  ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items()
+            )
             self._progress.update(self._task, advance=n, info=info)
 
 

@@ -154,11 +154,18 @@ def run_one(config: RunConfig, report: Any = None) -> RunRecord:
     scores, metric_meta, metric_seconds = {}, {}, {}
     for name, fn in metric_fns.items():
         t0 = time.perf_counter()
-        scores[name] = fn(sim, rep, stream_rng(config.seed, f"metric:{name}"),
-                          **config.metric_kwargs.get(name, {}))
+        scores[name] = fn(
+            sim,
+            rep,
+            stream_rng(config.seed, f"metric:{name}"),
+            **config.metric_kwargs.get(name, {}),
+        )
         metric_seconds[name] = time.perf_counter() - t0
-        metric_meta[name] = {**metric_info(fn), "settings": config.metric_kwargs.get(name, {}),
-                             "origin": METRICS.entry(name).origin}
+        metric_meta[name] = {
+            **metric_info(fn),
+            "settings": config.metric_kwargs.get(name, {}),
+            "origin": METRICS.entry(name).origin,
+        }
 
     record: RunRecord = {
         "schema": SCHEMA_VERSION,
@@ -166,18 +173,24 @@ def run_one(config: RunConfig, report: Any = None) -> RunRecord:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": {**config.to_dict(), "budget": budget.as_dict()},
         "identity": identity,
-        "model": {"name": config.model, "kwargs": config.model_kwargs,
-                  "params": _jsonable(model.get_params()) if hasattr(model, "get_params") else {},
-                  "origin": MODELS.entry(config.model).origin,
-                  "state_file": str((workdir / "model.state").relative_to(results_dir))},
+        "model": {
+            "name": config.model,
+            "kwargs": config.model_kwargs,
+            "params": _jsonable(model.get_params()) if hasattr(model, "get_params") else {},
+            "origin": MODELS.entry(config.model).origin,
+            "state_file": str((workdir / "model.state").relative_to(results_dir)),
+        },
         "dataset": dataset_info,
         "budget": budget.as_dict(),
         "training": _jsonable(getattr(model, "fit_info_", {})),
         "scores": scores,
         "metrics": metric_meta,
         "representation": {"requested": rep.requested, "encoded": rep.encoded},
-        "timings": {"fit_s": fit_seconds, "metrics_s": metric_seconds,
-                    "total_s": time.perf_counter() - started},
+        "timings": {
+            "fit_s": fit_seconds,
+            "metrics_s": metric_seconds,
+            "total_s": time.perf_counter() - started,
+        },
         "environment": _environment(device),
     }
     write_record(results_dir, record)

@@ -84,8 +84,7 @@ class GridSimulator:
         v = np.asarray(v)
         if v.ndim != 2 or v.shape[1] != len(self.factor_sizes):
             raise ValueError(
-                f"{self.name}: factors must have shape (n, {len(self.factor_sizes)}), "
-                f"got {v.shape}"
+                f"{self.name}: factors must have shape (n, {len(self.factor_sizes)}), got {v.shape}"
             )
         v = v.astype(np.int64, copy=False)
         if v.size and ((v < 0).any() or (v >= np.asarray(self.factor_sizes)).any()):

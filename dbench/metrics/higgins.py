@@ -60,8 +60,11 @@ def higgins(
 
     ``exclude_factors`` drops factors from the choice of y (Higgins et al. left out shape).
     """
-    for name, value in (("batch_size", batch_size), ("num_train", num_train),
-                        ("num_eval", num_eval)):
+    for name, value in (
+        ("batch_size", batch_size),
+        ("num_train", num_train),
+        ("num_eval", num_eval),
+    ):
         if not isinstance(value, int) or value < 1:
             raise UserError(f"higgins: {name} must be a positive integer; got {value!r}")
     unknown = set(exclude_factors) - set(sim.factor_names)
