@@ -91,7 +91,15 @@ def run(
     if beta is not None:
         config.model_kwargs["beta"] = beta
     apply_settings(config, settings or [], METRICS.names())
-    record = run_one(config)
+    try:
+        record = run_one(config)
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: no record was written; training checkpoints are kept "
+            "(continue with the same command plus --resume)",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     _print_record_summary(record)
 
 
@@ -100,7 +108,7 @@ def _print_record_summary(record: dict) -> None:
     for metric_name, scores in record["scores"].items():
         shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())
         typer.echo(f"  {metric_name}: {shown}")
-    typer.echo(f"  record: {record.get('path', '')}".rstrip())
+    typer.echo(f"  record: {record['path']}")
 
 
 def _list(registry_name: str) -> None:
@@ -156,9 +164,3 @@ def main() -> None:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo(
-            "interrupted: nothing was recorded for the unfinished run (continue it with --resume)",
-            err=True,
-        )
-        sys.exit(130)

@@ -47,7 +47,7 @@ def make_dataset(name: str, kwargs: dict[str, Any], data_dir: str | None = None)
 
 
 def default_metrics() -> list[str]:
-    return [n for n in METRICS.names() if getattr(METRICS.get(n), "cheap", True)]
+    return [n for n in METRICS.names() if getattr(METRICS.get(n), "cheap", False)]
 
 
 def resolve_device(device: str) -> str:
@@ -121,6 +121,7 @@ def run_one(config: RunConfig, report: Any = None) -> RunRecord:
     results_dir = results_root(config.results_dir)
     ensure_writable(results_dir)
 
+    MODELS.entry(config.model), DATASETS.entry(config.dataset)  # unknown names fail first
     metrics = list(config.metrics) if config.metrics is not None else default_metrics()
     metric_fns = {name: METRICS.get(name) for name in metrics}  # unknown names fail now
     for name in config.metric_kwargs:
@@ -193,8 +194,8 @@ def run_one(config: RunConfig, report: Any = None) -> RunRecord:
         },
         "environment": _environment(device),
     }
-    write_record(results_dir, record)
-    return record
+    path = write_record(results_dir, record)
+    return {**record, "path": str(path)}
 
 
 def _jsonable(value: Any) -> Any:

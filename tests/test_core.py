@@ -1,0 +1,167 @@
+"""Registry, config, representation cache and run records: the contracts everything uses."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from dbench.api import Budget, Observations
+from dbench.config import RunConfig, apply_settings
+from dbench.errors import UserError
+from dbench.registry import MODELS, Registry
+from dbench.representation import Representation
+from dbench.results import iter_records, read_record, write_json_atomic
+
+# -- registry ---------------------------------------------------------------------------------
+
+
+def test_listing_builtins_imports_nothing_heavy():
+    import subprocess
+
+    code = (
+        "import sys; from dbench.registry import MODELS, DATASETS, METRICS;"
+        "MODELS.names(); DATASETS.names(); METRICS.names();"
+        "print(sorted(m for m in ('torch', 'sklearn', 'ray', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(UserError, match=r"unknown model 'pcaa'; did you mean 'pca'\?"):
+        MODELS.entry("pcaa")
+
+
+def test_create_rejects_unknown_kwargs():
+    with pytest.raises(UserError, match="bad arguments for model 'pca'"):
+        MODELS.create("pca", n_componentz=3)
+
+
+def _fake_distribution(root, dist_name, group, name, target):
+    """A real installed-distribution record on sys.path, as pip would write it."""
+    info = root / f"{dist_name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {target}\n")
+
+
+def test_plugin_entry_points_register_like_builtins(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "toyplugin", "dbench.test_models", "toy", "json:dumps")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("model", "dbench.test_models", {"pca": "dbench.models.baselines:PCAModel"})
+    assert reg.names() == ["pca", "toy"]
+    assert reg.entry("toy").origin == "toyplugin (plugin)"
+    assert reg.get("toy") is json.dumps
+
+
+def test_two_components_claiming_one_name_is_an_error_naming_both(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "squatter", "dbench.test_models", "pca", "json:dumps")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("model", "dbench.test_models", {"pca": "dbench.models.baselines:PCAModel"})
+    with pytest.raises(UserError) as err:
+        reg.names()
+    assert "dbench (built-in)" in str(err.value) and "squatter (plugin)" in str(err.value)
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def test_settings_are_routed_by_scope():
+    config = RunConfig(model="pca")
+    apply_settings(
+        config,
+        ["n_components=5", "dataset.source=procedural", "budget.steps=7", "higgins.num_eval=9"],
+        ["higgins"],
+    )
+    assert config.model_kwargs == {"n_components": 5}
+    assert config.dataset_kwargs == {"source": "procedural"}
+    assert config.budget == Budget(steps=7)
+    assert config.metric_kwargs == {"higgins": {"num_eval": 9}}
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [("novalue", "expects key=value"), ("nope.x=1", "unknown scope"), ("budget.x=1", "budget")],
+)
+def test_bad_settings_are_user_errors(item, message):
+    with pytest.raises(UserError, match=message):
+        apply_settings(RunConfig(model="pca"), [item], ["higgins"])
+
+
+def test_negative_budget_is_rejected():
+    with pytest.raises(UserError, match="steps"):
+        apply_settings(RunConfig(model="pca"), ["budget.steps=-1"], [])
+
+
+# -- representation cache ---------------------------------------------------------------------
+
+
+def test_each_distinct_observation_is_encoded_once(toy_sim, rng):
+    seen = []
+
+    def encode(obs: Observations):
+        seen.extend(toy_sim.index_of(obs.factors).tolist())
+        return obs.images.reshape(len(obs), -1).sum(1, keepdim=True)
+
+    rep = Representation(toy_sim, encode, batch_size=7)
+    v = toy_sim.sample_factors(500, rng)
+    first = rep(v)
+    second = rep(toy_sim.sample_factors(500, rng))
+    assert len(seen) == len(set(seen)) == rep.encoded <= toy_sim.num_observations
+    assert rep.requested == 1000
+    # Cached values are the encodings of the right observations: bar length -> lit pixels.
+    np.testing.assert_array_equal(first[:, 0], 3 + 2 * v[:, 1])
+    assert second.shape == (500, 1)
+
+
+def test_wide_representations_are_not_cached_for_the_whole_grid(toy_sim, rng):
+    rep = Representation(toy_sim, lambda o: o.images.reshape(len(o), -1), max_table_bytes=10)
+    v = toy_sim.sample_factors(100, rng)
+    z = rep(v)
+    assert not rep.cache and z.shape == (100, 256)
+    assert rep.encoded == len(np.unique(toy_sim.index_of(v)))  # still deduplicated per call
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
+    class Unserialisable:
+        def __str__(self):
+            raise RuntimeError("boom halfway through the dump")
+
+    target = tmp_path / "r.json"
+    target.write_text('{"old": "record"}')
+    with pytest.raises(RuntimeError):
+        write_json_atomic(target, {"a": 1, "z": Unserialisable()})
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left
+    assert json.loads(target.read_text()) == {"old": "record"}  # old content intact
+
+
+def test_unreadable_records_are_reported_not_fatal(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "good.json").write_text(json.dumps({"run_id": "good", "config": {}, "scores": {}}))
+    (runs / "bad.json").write_text("{ not json")
+    records, skipped = iter_records(tmp_path)
+    assert [r["run_id"] for r in records] == ["good"]
+    assert len(skipped) == 1 and "bad.json" in skipped[0]
+    with pytest.raises(UserError, match="bad.json"):
+        read_record(runs / "bad.json")
+
+
+def test_package_import_is_light():
+    import subprocess
+
+    code = textwrap.dedent(
+        """
+        import sys, dbench, dbench.cli
+        print(sorted(m for m in ('torch', 'sklearn', 'ray', 'pandas', 'h5py') if m in sys.modules))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
