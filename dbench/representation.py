@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dbench.api import Observations, Simulator
+from dbench.progress import progress_bar
 
 
 def _to_numpy(z: Any) -> np.ndarray:
@@ -37,6 +38,7 @@ class Representation:
         batch_size: int = 1024,
         cache: bool = True,
         max_table_bytes: int = 2 * 1024**3,
+        show_progress: bool = False,
     ):
         self.sim = sim
         self.encode = encode
@@ -45,6 +47,7 @@ class Representation:
         self.on_grid = not getattr(sim, "has_nuisance", True) and hasattr(sim, "index_of")
         self.cache = cache and self.on_grid
         self.max_table_bytes = max_table_bytes
+        self.show_progress = show_progress
         self.encoded = 0
         self.requested = 0
         self._row_of: np.ndarray | None = None  # grid index -> row of _table, -1 if absent
@@ -94,12 +97,16 @@ class Representation:
     # -- encoding ----------------------------------------------------------------------------
     def _encode_batched(self, v: np.ndarray, w: np.ndarray | None) -> np.ndarray:
         parts = []
-        for start in range(0, len(v), self.batch_size):
-            vb = v[start : start + self.batch_size]
-            wb = None if w is None else w[start : start + self.batch_size]
-            obs = Observations(vb, wb, _render=lambda vb=vb, wb=wb: self.sim.sim(vb, wb))
-            parts.append(_to_numpy(self.encode(obs)))
-            self.encoded += len(vb)
+        # A bar only for big passes (e.g. the first pass over most of dSprites' grid).
+        show = self.show_progress and len(v) >= 20 * self.batch_size
+        with progress_bar("encoding", len(v), enabled=show) as bar:
+            for start in range(0, len(v), self.batch_size):
+                vb = v[start : start + self.batch_size]
+                wb = None if w is None else w[start : start + self.batch_size]
+                obs = Observations(vb, wb, _render=lambda vb=vb, wb=wb: self.sim.sim(vb, wb))
+                parts.append(_to_numpy(self.encode(obs)))
+                self.encoded += len(vb)
+                bar.advance(len(vb))
         if not parts:
             return np.empty((0, 0))
         return np.concatenate(parts)

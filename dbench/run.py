@@ -9,6 +9,7 @@ import hashlib
 import inspect
 import platform
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -146,14 +147,20 @@ def run_one(config: RunConfig, report: Any = None) -> RunRecord:
         show_progress=config.show_progress,
         report=report or (lambda **_: None),
     )
+    say = _say if config.show_progress else (lambda _: None)
+    say(
+        f"fitting {config.model} on {config.dataset} ({dataset_info.get('source')}), "
+        f"seed {config.seed}, device {device}"
+    )
     fit_start = time.perf_counter()
     model.fit(sim, stream_rng(config.seed, "fit"), ctx)
     fit_seconds = time.perf_counter() - fit_start
     model.save(workdir / "model.state")
 
-    rep = Representation(sim, model.encode)
+    rep = Representation(sim, model.encode, show_progress=config.show_progress)
     scores, metric_meta, metric_seconds = {}, {}, {}
     for name, fn in metric_fns.items():
+        say(f"scoring {name}")
         t0 = time.perf_counter()
         scores[name] = fn(
             sim,
@@ -196,6 +203,10 @@ def run_one(config: RunConfig, report: Any = None) -> RunRecord:
     }
     path = write_record(results_dir, record)
     return {**record, "path": str(path)}
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _jsonable(value: Any) -> Any:
