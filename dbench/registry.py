@@ -113,5 +113,12 @@ METRICS = Registry(
     "dbench.metrics",
     {
         "higgins": "dbench.metrics.higgins:higgins",
+        "higgins_noshape": "dbench.metrics.higgins:higgins_noshape",
+        "factorvae": "dbench.metrics.factorvae:factorvae",
+        "mig": "dbench.metrics.mig:mig",
+        "dci": "dbench.metrics.dci:dci",
+        "sap": "dbench.metrics.sap:sap",
+        "modularity": "dbench.metrics.modularity:modularity",
+        "unsupervised": "dbench.metrics.unsupervised:unsupervised",
     },
 )

@@ -1,0 +1,141 @@
+"""Samplers and estimators shared by the metrics.
+
+Every metric draws its observations here, through the run's
+:class:`~dbench.representation.Representation` (``rep(v, rng)``), never by rendering or
+encoding itself: on a finite grid the Representation encodes each distinct observation at most
+once per run, so all metrics of a run share one pass over the data. Arrays follow the
+``(n_samples, n_features)`` convention: factors ``(n, K)`` int, codes ``(n, D)`` float.
+
+Also here: the histogram discretisation and discrete mutual information that MIG, modularity
+and the unsupervised scores share (disentanglement_lib's estimators, re-implemented).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from dbench.api import Simulator
+from dbench.errors import UserError
+from dbench.representation import Representation
+
+# Observations per ``rep`` call: bounds the memory of wide representations (raw pixels).
+CHUNK = 8192
+
+
+def sample_codes(
+    sim: Simulator, rep: Representation, rng: np.random.Generator, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` i.i.d. observations: factors (n, K) and their mean codes (n, D)."""
+    v = sim.sample_factors(n, rng)
+    parts = [rep(v[s : s + CHUNK], rng) for s in range(0, n, CHUNK)]
+    return v, np.concatenate(parts)
+
+
+def sample_fixed_factor_batches(
+    sim: Simulator,
+    rep: Representation,
+    rng: np.random.Generator,
+    factor: np.ndarray,
+    batch_size: int,
+) -> np.ndarray:
+    """Codes (P, L, D) of P batches of L observations; in batch p, factor ``factor[p]`` is
+    held at one random value and every other factor is free (Kim & Mnih 2018, Sec. 4)."""
+    chunk_points = max(1, CHUNK // batch_size)
+    out = []
+    for start in range(0, len(factor), chunk_points):
+        k = np.asarray(factor[start : start + chunk_points])
+        v = sim.sample_factors(len(k) * batch_size, rng).reshape(len(k), batch_size, -1)
+        # The held value is the one the batch's first observation happened to draw.
+        v[np.arange(len(k)), :, k] = v[np.arange(len(k)), :1, k]
+        z = rep(v.reshape(len(k) * batch_size, -1), rng)
+        out.append(z.reshape(len(k), batch_size, -1))
+    return np.concatenate(out)
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def check_positive(metric: str, **values: Any) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{metric}: {name} must be a positive integer; got {value!r}")
+
+
+def with_fast_preset(preset: Mapping[str, Any]) -> Callable:
+    """Give a metric a ``fast=True`` setting: ``preset`` fills every setting not given.
+
+    Explicit settings win over the preset, so ``--set mig.fast=true --set mig.num_train=500``
+    means "fast, but with 500 samples". The preset stays visible as ``fn.fast_preset``.
+    """
+
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def metric_fn(sim, rep, rng, *, fast: bool = False, **settings):
+            if not isinstance(fast, bool):
+                raise UserError(f"{fn.__name__}: fast must be true or false; got {fast!r}")
+            if fast:
+                settings = {**preset, **settings}
+            return fn(sim, rep, rng, **settings)
+
+        metric_fn.fast_preset = dict(preset)
+        return metric_fn
+
+    return wrap
+
+
+# -- discrete information estimators --------------------------------------------------------
+
+
+def histogram_discretize(z: np.ndarray, num_bins: int = 20) -> np.ndarray:
+    """Each column of ``z`` binned into ``num_bins`` equal-width bins over its own range.
+
+    This is disentanglement_lib's discretiser (``np.histogram`` edges, ``np.digitize``): bins
+    are equal-width, so a factor with more values than bins has values merged, which is why
+    ground-truth MIG on dSprites stays below 1. A constant column lands in a single bin.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    out = np.zeros(z.shape, dtype=np.int64)
+    for j in range(z.shape[1]):
+        edges = np.histogram(z[:, j], num_bins)[1]
+        # digitize against the left edges: values map to 1..num_bins (max lands in the last).
+        out[:, j] = np.digitize(z[:, j], edges[:-1])
+    return out
+
+
+def _relabel(x: np.ndarray) -> tuple[np.ndarray, int]:
+    values, labels = np.unique(x, return_inverse=True)
+    return labels.reshape(-1), len(values)
+
+
+def discrete_mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Plug-in mutual information (nats) between every column of ``a`` and of ``b``.
+
+    ``a`` (n, P) and ``b`` (n, Q) hold discrete labels; the result is (P, Q). This is the
+    maximum-likelihood estimate from the contingency table (as scikit-learn's
+    ``mutual_info_score``), biased upwards by about (|A|-1)(|B|-1) / 2n nats.
+    """
+    n = len(a)
+    la = [_relabel(a[:, i]) for i in range(a.shape[1])]
+    lb = [_relabel(b[:, j]) for j in range(b.shape[1])]
+    mi = np.zeros((a.shape[1], b.shape[1]))
+    for i, (xa, ka) in enumerate(la):
+        pa = np.bincount(xa, minlength=ka) / n
+        for j, (xb, kb) in enumerate(lb):
+            pb = np.bincount(xb, minlength=kb) / n
+            joint = np.bincount(xa * kb + xb, minlength=ka * kb).reshape(ka, kb) / n
+            nz = joint > 0
+            mi[i, j] = np.sum(joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz]))
+    return np.maximum(mi, 0.0)  # rounding can leave -1e-17 for independent columns
+
+
+def discrete_entropy(a: np.ndarray) -> np.ndarray:
+    """Plug-in entropy (nats) of every column of the discrete labels ``a`` (n, P)."""
+    out = np.zeros(a.shape[1])
+    for i in range(a.shape[1]):
+        p = np.bincount(_relabel(a[:, i])[0]) / len(a)
+        out[i] = -np.sum(p * np.log(p))
+    return out

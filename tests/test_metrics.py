@@ -1,0 +1,367 @@
+"""Score bounds of every metric on representations built from dSprites' factors.
+
+No images are rendered: the simulator below has dSprites' factor names and sizes, and every
+representation is a deterministic function of the factors (identity, rotation, duplicates,
+noise). Each bound follows from the metric's definition (see the docstring of each metric);
+every metric runs with its fast preset (``fast=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dbench.api import Observations
+from dbench.datasets.base import GridSimulator
+from dbench.errors import UserError
+from dbench.registry import METRICS
+from dbench.representation import Representation
+
+SUITE = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
+SUITE += ["unsupervised"]
+
+
+class DSpritesFactors(GridSimulator):
+    """dSprites' factor grid without images: rendering is an error here."""
+
+    name = "dsprites_factors"
+    factor_names = ("shape", "scale", "orientation", "posX", "posY")
+    factor_sizes = (3, 6, 40, 32, 32)
+
+    def sim(self, v, w=None):
+        raise AssertionError("these tests must never render an image")
+
+
+SIZES = np.array(DSpritesFactors.factor_sizes)
+STRIDES = DSpritesFactors().strides
+
+
+def hashed_noise(obs: Observations, dims: int) -> np.ndarray:
+    """Deterministic N(0, 1)-like noise per observation (a function of its grid index), so a
+    cached and a re-encoded observation agree, as they would for a real encoder."""
+    index = (np.asarray(obs.factors) @ STRIDES).astype(np.uint64)
+    cols = []
+    for d in range(2 * dims):  # splitmix64 finaliser of (index, d): uniform 53-bit numbers
+        offset = np.uint64((d + 1) * 0xBF58476D1CE4E5B9 % 2**64)
+        x = index * np.uint64(0x9E3779B97F4A7C15) + offset
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+        cols.append(((x >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53)
+    u = np.stack(cols, axis=1)
+    # Box-Muller: Gaussian noise, so the Gaussian scores see what a VAE's noise looks like.
+    return np.sqrt(-2 * np.log(u[:, :dims])) * np.cos(2 * np.pi * u[:, dims:])
+
+
+def standardised(obs: Observations) -> np.ndarray:
+    v = np.asarray(obs.factors, dtype=np.float64)
+    return (v - (SIZES - 1) / 2) / np.sqrt((SIZES**2 - 1) / 12)  # exact grid mean and std
+
+
+ROTATION = np.linalg.qr(np.random.default_rng(1234).normal(size=(5, 5)))[0]
+
+REPRESENTATIONS = {
+    "identity": lambda obs: np.asarray(obs.factors, dtype=np.float64),
+    "standardised": standardised,
+    "rotated": lambda obs: standardised(obs) @ ROTATION,
+    "duplicated": lambda obs: np.repeat(standardised(obs), 2, axis=1),
+    "extra_noise": lambda obs: np.hstack([standardised(obs), hashed_noise(obs, 5)]),
+    "noise": lambda obs: hashed_noise(obs, 10),
+    "constant": lambda obs: np.zeros((len(obs), 10)),
+}
+
+
+def score(metric: str, representation: str, seed: int = 0, **settings) -> dict[str, float]:
+    sim = DSpritesFactors()
+    rep = Representation(sim, REPRESENTATIONS[representation])
+    return METRICS.get(metric)(sim, rep, np.random.default_rng(seed), fast=True, **settings)
+
+
+# Which representations each metric's bounds need (DCI's trees are the slow part: fewer).
+NEEDED = {m: list(REPRESENTATIONS) for m in SUITE}
+NEEDED["dci"] = ["identity", "rotated", "duplicated", "noise", "constant"]
+
+
+@pytest.fixture(scope="module")
+def scores() -> dict[tuple[str, str], dict[str, float]]:
+    """Every metric on the representations its bounds need, once per test session."""
+    return {(m, r): score(m, r) for m in SUITE for r in NEEDED[m]}
+
+
+def s(scores, metric: str, representation: str, key: str) -> float:
+    return scores[(metric, representation)][key]
+
+
+# -- contracts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SUITE)
+def test_metric_declares_its_scores(scores, name):
+    fn = METRICS.get(name)
+    keys = set(scores[(name, "identity")])
+    assert fn.primary in keys
+    assert set(fn.lower_is_better) <= keys
+    assert isinstance(fn.metric_version, str) and isinstance(fn.cheap, bool)
+    assert all(isinstance(v, float) and np.isfinite(v) for v in scores[(name, "noise")].values())
+    assert fn.fast_preset, "every built-in metric has a fast preset for tests and the CLI"
+
+
+def test_fast_preset_yields_to_explicit_settings():
+    sim = DSpritesFactors()
+    calls = []
+
+    def encode(obs):
+        calls.append(len(obs))
+        return np.asarray(obs.factors, dtype=np.float64)
+
+    rep = Representation(sim, encode, cache=False)
+    METRICS.get("mig")(sim, rep, np.random.default_rng(0), fast=True, num_train=123)
+    assert rep.requested == 123
+    with pytest.raises(UserError, match="fast"):
+        METRICS.get("mig")(sim, rep, np.random.default_rng(0), fast="yes")
+    with pytest.raises(UserError, match="num_train"):
+        METRICS.get("sap")(sim, rep, np.random.default_rng(0), num_train=0)
+
+
+def test_default_metrics_leave_out_the_slow_and_variant_ones():
+    from dbench.run import default_metrics
+
+    cheap = set(default_metrics())
+    assert {"higgins", "factorvae", "mig", "sap", "modularity", "unsupervised"} <= cheap
+    assert not {"dci", "higgins_noshape"} & cheap
+
+
+def test_unsupervised_scores_are_lower_is_better():
+    assert METRICS.get("unsupervised").lower_is_better == {
+        "gaussian_total_correlation",
+        "gaussian_wasserstein_correlation",
+        "gaussian_wasserstein_correlation_norm",
+        "mutual_info_score",
+    }
+
+
+# -- one representation pass ----------------------------------------------------------------
+
+
+class RecordingRepresentation(Representation):
+    """Logs the grid index of every observation asked for."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked: list[np.ndarray] = []
+
+    def __call__(self, v, rng=None):
+        self.asked.append(self.sim.index_of(v))
+        return super().__call__(v, rng)
+
+
+def test_suite_on_one_representation_encodes_each_observation_once(scores):
+    sim = DSpritesFactors()
+    seen: list[np.ndarray] = []
+
+    def encode(obs):
+        seen.append(sim.index_of(obs.factors))
+        return REPRESENTATIONS["identity"](obs)
+
+    rep = RecordingRepresentation(sim, encode)
+    shared = {m: score_with(m, sim, rep) for m in SUITE}
+    encoded, asked = np.concatenate(seen), np.concatenate(rep.asked)
+    # Exactly the distinct observations asked for, each encoded once, whatever the metric.
+    assert len(np.unique(encoded)) == len(encoded) == rep.encoded
+    assert np.array_equal(np.unique(encoded), np.unique(asked))
+    assert rep.requested == len(asked) > rep.encoded
+    # Sharing the table changes no score: each metric sees the same codes either way.
+    for m in SUITE:
+        assert shared[m] == scores[(m, "identity")], m
+
+
+def score_with(metric: str, sim, rep, seed: int = 0) -> dict[str, float]:
+    return METRICS.get(metric)(sim, rep, np.random.default_rng(seed), fast=True)
+
+
+# -- Higgins (linear classifier on |z1 - z2|): high for any linear mix of the factors ---------
+
+
+@pytest.mark.parametrize("name, chance", [("higgins", 0.2), ("higgins_noshape", 0.25)])
+def test_higgins_bounds(scores, name, chance):
+    acc = {r: s(scores, name, r, "eval_accuracy") for r in NEEDED[name]}
+    assert acc["identity"] >= 0.98
+    assert acc["duplicated"] >= 0.98 and acc["extra_noise"] >= 0.98
+    assert acc["rotated"] >= 0.8  # linear classifier: a rotation is still linearly readable
+    assert acc["noise"] <= chance + 0.1 and acc["constant"] <= chance + 0.1
+
+
+def test_higgins_noshape_needs_a_shape_factor(toy_sim):
+    rep = Representation(toy_sim, lambda obs: np.asarray(obs.factors, dtype=float))
+    with pytest.raises(UserError, match="shape"):
+        METRICS.get("higgins_noshape")(toy_sim, rep, np.random.default_rng(0), fast=True)
+
+
+# -- FactorVAE (majority vote on argmin of normalised variance) -------------------------------
+
+
+def test_factorvae_bounds(scores):
+    acc = {r: s(scores, "factorvae", r, "eval_accuracy") for r in NEEDED["factorvae"]}
+    assert acc["identity"] == 1.0 and acc["standardised"] == 1.0
+    assert s(scores, "factorvae", "identity", "num_active_dims") == 5
+    # Duplicates and noise dims never win the argmin from the held factor's own dimension.
+    assert acc["duplicated"] == 1.0 and acc["extra_noise"] == 1.0
+    assert acc["rotated"] <= 0.9
+    assert acc["noise"] <= 0.3
+    assert acc["constant"] == 0.0 and s(scores, "factorvae", "constant", "num_active_dims") == 0
+
+
+def test_factorvae_votes_name_dimensions_not_positions_among_kept_ones():
+    # A dead dimension in front: kept dimension d sits at position d - 1 among the kept ones.
+    # Votes indexed by position (disentanglement_lib) would credit factor k to dimension k.
+    from dbench.metrics.factorvae import _votes
+
+    sim = DSpritesFactors()
+    rep = Representation(sim, lambda obs: np.hstack([np.zeros((len(obs), 1)), standardised(obs)]))
+    active = np.array([False, True, True, True, True, True])
+    scale = np.ones(6)
+    votes = _votes(sim, rep, np.random.default_rng(0), 200, 64, scale, active)
+    assert votes[0].sum() == 0  # the pruned dimension gets no vote
+    assert np.array_equal(np.flatnonzero(votes.sum(axis=1)), np.arange(1, 6))
+    assert (np.argmax(votes[1:], axis=1) == np.arange(5)).all()  # dimension k + 1 -> factor k
+    out = score_with("factorvae", sim, rep)
+    assert out["num_active_dims"] == 5 and out["eval_accuracy"] == 1.0
+
+
+# -- MIG (20-bin histogram estimator) -------------------------------------------------------
+
+
+def mig_ceiling(num_bins: int = 20) -> float:
+    """MIG of the ground truth with exact probabilities: mean_k H(bin(v_k)) / H(v_k)."""
+    ratios = []
+    for k in SIZES:
+        values = np.arange(k, dtype=float)
+        edges = np.histogram(values, num_bins)[1]
+        p = np.bincount(np.digitize(values, edges[:-1])) / k
+        p = p[p > 0]
+        ratios.append(-np.sum(p * np.log(p)) / np.log(k))
+    return float(np.mean(ratios))
+
+
+def test_mig_bounds(scores):
+    mig = {r: s(scores, "mig", r, "mig") for r in NEEDED["mig"]}
+    ceiling = mig_ceiling()
+    assert 0.85 < ceiling < 0.95  # bins merge orientation and position values: not 1
+    assert ceiling - 0.03 <= mig["identity"] <= ceiling
+    assert mig["standardised"] == pytest.approx(mig["identity"])  # bins are scale-free
+    assert abs(mig["extra_noise"] - mig["identity"]) <= 0.02
+    assert mig["rotated"] <= 0.3
+    assert mig["duplicated"] <= 0.02  # two equally informative dimensions: no gap
+    assert mig["noise"] <= 0.02 and mig["constant"] == 0.0
+
+
+def test_mutual_information_estimator_matches_entropy():
+    from dbench.metrics._sampling import discrete_entropy, discrete_mutual_info
+
+    x = np.random.default_rng(0).integers(0, 4, size=(20_000, 1))
+    assert discrete_mutual_info(x, x)[0, 0] == pytest.approx(discrete_entropy(x)[0])
+    assert discrete_entropy(x)[0] == pytest.approx(np.log(4), abs=1e-3)
+    y = np.random.default_rng(1).integers(0, 4, size=(20_000, 1))
+    assert discrete_mutual_info(x, y)[0, 0] < 1e-3
+
+
+# -- DCI (gradient-boosted importance matrix) ---------------------------------------------
+
+
+def test_dci_bounds(scores):
+    d = {r: s(scores, "dci", r, "disentanglement") for r in NEEDED["dci"]}
+    c = {r: s(scores, "dci", r, "completeness") for r in NEEDED["dci"]}
+    info = {r: s(scores, "dci", r, "informativeness_test") for r in NEEDED["dci"]}
+    assert d["identity"] >= 0.95 and c["identity"] >= 0.95 and info["identity"] >= 0.95
+    assert d["rotated"] <= 0.5 and c["rotated"] <= 0.5
+    # Each factor's importance split over two copies: C = 1 - log 2 / log 10 ~ 0.70.
+    assert d["duplicated"] >= 0.95 and 0.65 <= c["duplicated"] <= 0.8
+    assert d["noise"] <= 0.1 and c["noise"] <= 0.1 and info["noise"] <= 0.2
+    assert d["constant"] == 0.0 and c["constant"] == 0.0 and info["constant"] <= 0.2
+
+
+def test_dci_scores_from_importance_matrix():
+    from dbench.metrics.dci import scores_from_importance
+
+    assert scores_from_importance(np.eye(4)) == pytest.approx((1.0, 1.0))
+    assert scores_from_importance(np.ones((4, 4))) == pytest.approx((0.0, 0.0))
+    # One code explaining every factor: nothing disentangled, everything complete.
+    one_code = np.zeros((4, 4))
+    one_code[0] = 1.0
+    assert scores_from_importance(one_code) == pytest.approx((0.0, 1.0))
+
+
+def test_dci_lasso_option():
+    out = score("dci", "identity", importance="lasso")
+    assert out["disentanglement"] >= 0.95 and out["completeness"] >= 0.95
+    assert out["informativeness_test"] >= 0.95
+    rotated = score("dci", "rotated", importance="lasso")
+    assert rotated["disentanglement"] <= 0.6
+    with pytest.raises(UserError, match="importance"):
+        score("dci", "identity", importance="forest")
+
+
+# -- SAP (discrete: one-feature LinearSVC accuracy gap) -------------------------------------
+
+
+def test_sap_bounds(scores):
+    sap = {r: s(scores, "sap", r, "sap") for r in NEEDED["sap"]}
+    # Modest even for the ground truth: one linear cut per class cannot isolate 40 angles.
+    assert 0.1 <= sap["identity"] <= 0.5 and 0.1 <= sap["standardised"] <= 0.5
+    assert sap["rotated"] <= sap["standardised"] / 2
+    assert sap["duplicated"] <= 0.02  # identical copies tie for the top: no gap
+    assert sap["noise"] <= 0.03 and sap["constant"] == 0.0
+
+
+def test_sap_continuous_form():
+    assert score("sap", "standardised", continuous_factors=True)["sap"] >= 0.95
+    assert score("sap", "rotated", continuous_factors=True)["sap"] <= 0.5
+    assert score("sap", "constant", continuous_factors=True)["sap"] == 0.0
+
+
+# -- modularity and explicitness ------------------------------------------------------------
+
+
+def test_modularity_bounds(scores):
+    mod = {r: s(scores, "modularity", r, "modularity") for r in NEEDED["modularity"]}
+    exp = {r: s(scores, "modularity", r, "explicitness_test") for r in NEEDED["modularity"]}
+    assert mod["identity"] >= 0.97 and exp["identity"] >= 0.9
+    assert mod["rotated"] <= mod["identity"] - 0.15
+    assert mod["duplicated"] >= 0.97  # modularity does not ask for one dimension per factor
+    assert 0.4 <= mod["noise"] <= 0.85  # middling by definition (MI bias), not 0
+    assert mod["constant"] == 0.0
+    # Explicitness is a linear read-out of all dimensions: blind to rotation, chance on noise.
+    assert abs(exp["rotated"] - exp["standardised"]) <= 0.03
+    assert abs(exp["noise"] - 0.5) <= 0.05 and exp["constant"] == 0.5
+
+
+# -- unsupervised scores (lower is better) --------------------------------------------------
+
+
+def test_unsupervised_bounds(scores):
+    tc = {
+        r: s(scores, "unsupervised", r, "gaussian_total_correlation")
+        for r in NEEDED["unsupervised"]
+    }
+    mi = {r: s(scores, "unsupervised", r, "mutual_info_score") for r in NEEDED["unsupervised"]}
+    assert tc["identity"] <= 0.05 and tc["noise"] <= 0.05
+    # Gaussian TC sees only correlation: an orthogonal mix of uncorrelated unit-variance codes
+    # stays uncorrelated. Copies are perfectly correlated: (numerically) unbounded TC.
+    assert tc["rotated"] <= 0.05
+    assert tc["duplicated"] >= 10
+    assert mi["duplicated"] >= 3 * max(mi["identity"], mi["noise"])
+    assert tc["constant"] == 0.0 and mi["constant"] == 0.0
+
+
+def test_gaussian_total_correlation_formula():
+    from dbench.metrics.unsupervised import gaussian_scores
+
+    rho = 0.8
+    cov = np.array([[1.0, rho], [rho, 1.0]])
+    z = np.random.default_rng(0).multivariate_normal([0, 0], cov, size=200_000)
+    tc, wasserstein, _ = gaussian_scores(z)
+    assert tc == pytest.approx(-0.5 * np.log(1 - rho**2), abs=0.01)
+    # W2^2 between N(0, C) and N(0, I): 2 tr C - 2 tr C^1/2 = 4 - 2 (sqrt(1.8) + sqrt(0.2)).
+    assert wasserstein == pytest.approx(4 - 2 * (np.sqrt(1 + rho) + np.sqrt(1 - rho)), abs=0.01)
