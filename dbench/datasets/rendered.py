@@ -1,0 +1,230 @@
+"""Shared machinery of the grey/RGB grid datasets (blobs, 3D faces, 3dshapes).
+
+Each of them has a procedural renderer (no download) and some also a real-file loader. What
+they share lives here: the device the renderer runs on, uint8 quantisation, ``describe()``,
+the uint8 :class:`~dbench.datasets.base.CompactTable`, and the HDF5 cache that
+``prepare()`` fills under ``<data_root>/cache/`` so later runs skip rendering.
+
+Procedural images are quantised to the 256 levels of a uint8 (``round(255 x) / 255``) before
+``sim`` returns them, so ``sim(v)`` equals the decoded table row of ``v`` exactly, whichever
+path (render, cache, table) served it, and the real uint8 files are on the same footing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dbench.datasets.base import CompactTable, GridSimulator
+from dbench.errors import UserError
+from dbench.paths import data_root
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+#: observations per rendering block when filling a table or cache
+BLOCK = 2048
+#: tables larger than this are not built (3dshapes' real file is 5.9 GB as uint8)
+MAX_TABLE_BYTES = 2 * 1024**3
+
+
+def quantise(x: torch.Tensor) -> torch.Tensor:
+    """Round float images in [0, 1] to uint8 levels (still float32)."""
+    return x.clamp(0.0, 1.0).mul(255.0).round().div(255.0)
+
+
+def decode_uint8(shape: tuple[int, int, int]):
+    """Decoder of uint8 table rows (m, C*H*W) to float images (m, C, H, W) in [0, 1]."""
+
+    def decode(rows: torch.Tensor) -> torch.Tensor:
+        return rows.view(len(rows), *shape).float().div_(255.0)
+
+    return decode
+
+
+class RenderedGrid(GridSimulator):
+    """A grid dataset with grey or RGB images (``binary = False``: the VAE models use a
+    Gaussian decoder, SPEC.md §3) rendered in torch on ``device``.
+
+    Subclasses set ``source`` and ``checksum`` in ``__init__`` and implement
+    :meth:`_render` (float images for factor indices, on ``self.device``).
+    """
+
+    binary = False
+    source: str = "procedural"
+    checksum: str | None = None
+
+    def __init__(self, device: str = "cpu", data_dir: str | None = None):
+        import torch
+
+        try:
+            self.device = torch.device(device)
+            torch.empty(0, device=self.device)
+        except (RuntimeError, ValueError) as exc:
+            raise UserError(f"{self.name}: device {device!r} is not usable here: {exc}") from None
+        self.data_dir = data_root(data_dir)
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _render(self, v: np.ndarray) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sim(self, v: np.ndarray, w: np.ndarray | None = None) -> torch.Tensor:
+        """(n, C, H, W) float32 images in [0, 1] on ``self.device`` (``w`` is ignored)."""
+        v = self.check_factors(v)
+        if len(v) == 0:
+            import torch
+
+            return torch.zeros((0, *self.observation_shape), device=self.device)
+        return quantise(self._render(v))
+
+    def blocks(self, block: int = BLOCK) -> Iterator[tuple[int, torch.Tensor]]:
+        """The whole grid in index order as uint8 rows: yields (first index, (m, C*H*W))."""
+        for start in range(0, self.num_observations, block):
+            index = np.arange(start, min(start + block, self.num_observations))
+            x = self.sim(self.factors_of(index))
+            yield start, x.mul(255.0).round().to(dtype=_uint8()).reshape(len(index), -1)
+
+    # -- table and cache ---------------------------------------------------------------------
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.observation_shape))
+
+    def cache_path(self) -> Path:
+        """Where :meth:`prepare` writes the rendered grid: one file per renderer fingerprint."""
+        tag = (self.checksum or "none").replace(":", "-")
+        return self.data_dir / "cache" / f"{self.name}-{tag}.h5"
+
+    def cache_state(self) -> str:
+        if self.source != "procedural":
+            return f"not needed (reads {self.source})"
+        path = self.cache_path()
+        return f"ready: {path}" if path.exists() else f"absent (dbench data prepare {self.name})"
+
+    def compact_table(self, device: str = "cpu") -> CompactTable | None:
+        """Every observation as uint8 rows (N, C*H*W), from the cache when prepared, else
+        rendered now on ``device`` (faces: 520 MB, ~11,550 head traces). None above
+        ``MAX_TABLE_BYTES``."""
+        import torch
+
+        if self.num_observations * self.row_bytes > MAX_TABLE_BYTES:
+            return None
+        data = self._read_cache()
+        if data is None:
+            data = torch.empty(
+                (self.num_observations, self.row_bytes), dtype=torch.uint8, device=device
+            )
+            for start, rows in self.blocks():
+                data[start : start + len(rows)] = rows.to(device)
+        return CompactTable(data.to(device), decode_uint8(self.observation_shape))
+
+    def _read_cache(self) -> torch.Tensor | None:
+        import h5py
+        import torch
+
+        path = self.cache_path()
+        if self.source != "procedural" or not path.exists():
+            return None
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("checksum") != self.checksum or f["images"].shape != (
+                self.num_observations,
+                self.row_bytes,
+            ):
+                raise UserError(f"{path} does not match this renderer; delete it and prepare again")
+            return torch.from_numpy(f["images"][...])
+
+    def prepare(self, progress: bool = True) -> Path:
+        """Render the whole grid once into ``<data_root>/cache/`` (uint8 rows, HDF5)."""
+        from dbench.datasets.files import atomic_h5
+        from dbench.progress import progress_bar
+
+        if self.source != "procedural":
+            raise UserError(f"{self.name} reads {self.source}; there is nothing to prepare")
+        path = self.cache_path()
+        n = self.num_observations
+        with atomic_h5(path) as f:
+            ds = f.create_dataset(
+                "images",
+                (n, self.row_bytes),
+                dtype="uint8",
+                chunks=(min(n, 256), self.row_bytes),
+                track_times=False,
+            )
+            with progress_bar(f"rendering {self.name}", n, enabled=progress) as bar:
+                for start, rows in self.blocks():
+                    ds[start : start + len(rows)] = rows.cpu().numpy()
+                    bar.advance(len(rows))
+            f.attrs["checksum"] = self.checksum
+            f.attrs["factor_names"] = list(self.factor_names)
+            f.attrs["factor_sizes"] = list(self.factor_sizes)
+        return path
+
+    # -- provenance --------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """Renderer or file settings recorded in ``describe()`` (subclasses extend)."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "source": self.source,
+            "checksum": self.checksum,
+            "binary": self.binary,
+            "settings": self.settings(),
+        }
+
+
+def _uint8():
+    import torch
+
+    return torch.uint8
+
+
+def read_grid_labels(
+    path: Path, name: str, image_shape: tuple[int, ...], factor_names: tuple[str, ...]
+) -> tuple[tuple[int, ...], list[list[float]]]:
+    """Validate a real-renders HDF5 file; return its factor sizes and each factor's values.
+
+    Layout (datasets/README.md): ``images`` uint8 (N, *image_shape) and ``labels`` (N, K) with
+    one column per factor (class indices or values), rows in row-major grid order (last factor
+    fastest). Every problem is one-line :class:`UserError` naming the file.
+    """
+    import h5py
+
+    if not path.is_file():
+        raise UserError(f"{name}: no file at {path} (see datasets/README.md for the layout)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(f"{name}: {path} is not a readable HDF5 file ({exc})") from None
+    with f:
+        for key in ("images", "labels"):
+            if key not in f:
+                raise UserError(f"{name}: {path} has no '{key}' dataset (see datasets/README.md)")
+        images, labels = f["images"], f["labels"]
+        n = images.shape[0]
+        if images.dtype != np.uint8 or tuple(images.shape[1:]) != tuple(image_shape):
+            raise UserError(
+                f"{name}: {path}: 'images' must be uint8 (N, {', '.join(map(str, image_shape))}),"
+                f" got {images.dtype} {images.shape}"
+            )
+        if labels.shape != (n, len(factor_names)):
+            raise UserError(
+                f"{name}: {path}: 'labels' must be (N={n}, {len(factor_names)}) "
+                f"({', '.join(factor_names)}), got {labels.shape}"
+            )
+        lab = labels[...]
+    values, classes = [], np.empty(lab.shape, dtype=np.int64)
+    for k in range(lab.shape[1]):
+        vals, classes[:, k] = np.unique(lab[:, k], return_inverse=True)
+        values.append([float(x) for x in vals])
+    sizes = tuple(len(vals) for vals in values)
+    if n != int(np.prod(sizes)) or n == 0:
+        raise UserError(f"{name}: {path}: {n} images do not fill the label grid {sizes}")
+    strides = np.concatenate([np.cumprod(np.asarray(sizes)[::-1])[::-1][1:], [1]])
+    expected = (np.arange(n)[:, None] // strides) % np.asarray(sizes)
+    if not np.array_equal(classes, expected):
+        raise UserError(f"{name}: {path}: rows are not in row-major order of {factor_names}")
+    return sizes, values
