@@ -105,6 +105,11 @@ DATASETS = Registry(
     "dbench.datasets",
     {
         "dsprites": "dbench.datasets.dsprites:DSprites",
+        "dsprites_color": "dbench.datasets.dsprites_variants:ColorDSprites",
+        "dsprites_noisy": "dbench.datasets.dsprites_variants:NoisyDSprites",
+        "blobs": "dbench.datasets.blobs:Blobs",
+        "faces3d": "dbench.datasets.faces3d:Faces3D",
+        "shapes3d": "dbench.datasets.shapes3d:Shapes3D",
     },
 )
 
