@@ -142,19 +142,42 @@ def list_metrics() -> None:
 def leaderboard(
     dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
-    metric: Annotated[str | None, typer.Option(help="Rank by this metric.")] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Only this metric, and rank by its headline score.")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, markdown, latex or html.")
+    ] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(help="Also show a published table side by side: higgins2017 or a CSV."),
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option(help="Also write the summary figures (PNG) into DIR.")
+    ] = None,
     results_dir: ResultsDir = None,
 ) -> None:
-    """Mean +- std over seeds of every score, one row per configuration."""
-    from dbench.leaderboard import format_table
-    from dbench.leaderboard import leaderboard as build
-    from dbench.paths import results_root
+    """Mean +- std over seeds of every score, one row per configuration, ranked."""
+    from dbench.cli_report import leaderboard_command
 
-    table = build(results_root(results_dir), dataset=dataset, model=model, metric=metric)
-    typer.echo(format_table(table))
+    leaderboard_command(
+        results_dir,
+        dataset=dataset,
+        model=model,
+        metric=metric,
+        fmt=fmt,
+        output=output,
+        compare=compare,
+        plots=plots,
+    )
 
 
 # -- commands contributed by feature modules (one line each) ---------------------------------
+from dbench import cli_report  # noqa: E402  (typer and stdlib only: --help stays fast)
+
+app.command("show")(cli_report.show)
+app.command("report")(cli_report.report)
 
 
 def main() -> None:

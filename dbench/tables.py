@@ -1,0 +1,351 @@
+"""Rendering leaderboards (terminal, CSV, Markdown, LaTeX, HTML) and published-table comparison.
+
+Markdown and LaTeX are written here rather than with ``DataFrame.to_markdown`` (needs
+``tabulate``) or ``to_latex`` (needs ``jinja2``): neither is a dbench dependency.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dbench.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+FORMATS = ("table", "csv", "markdown", "latex", "html")
+PUBLISHED = {"higgins2017": "higgins2017_table1.csv"}
+
+
+# -- cell formatting -------------------------------------------------------------------------
+def budget_text(budget_json: str) -> str:
+    try:
+        budget = json.loads(budget_json)
+    except (TypeError, ValueError):
+        return str(budget_json)
+    if not budget:
+        return "unknown"  # a record from before budgets were recorded
+    if all(v is None for v in budget.values()):
+        return "default"  # models that do not train (oracle, raw) or use their own default
+    names = {"batch_size": "batch"}
+    return " ".join(
+        f"{names.get(k, k)}={'default' if v is None else v}" for k, v in sorted(budget.items())
+    )
+
+
+def mean_std(mean: float, std: float, n: int | None = None, scale: float = 1.0, digits: int = 3):
+    """``0.853 ± 0.012``; the std is left out for a single run, and n shown when given."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    text = f"{mean * scale:.{digits}f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" ± {std * scale:.{digits}f}"
+    if n is not None:
+        text += f" (n={n})"
+    return text
+
+
+def display_frame(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as strings, one column per score, ready for any output format."""
+    import pandas as pd
+
+    meta = board.attrs.get("metrics", {})
+    scores = [c[: -len(".mean")] for c in board.columns if c.endswith(".mean")]
+    out = pd.DataFrame(index=board.index)
+    out["rank"] = [("" if pd.isna(r) else str(int(r))) for r in board.get("rank", [])]
+    out["dataset"] = board.get("dataset", pd.Series(dtype=str))
+    if board.get("source") is not None and board["source"].nunique() > 1:
+        out["data source"] = board["source"]
+    out["model"] = board.get("label", board.get("model"))
+    out["budget"] = [budget_text(b) for b in board.get("budget", [])]
+    if board.get("protocol") is not None and board["protocol"].nunique() > 1:
+        out["metric settings"] = [_protocol_text(p) for p in board["protocol"]]
+    out["n"] = board.get("n", pd.Series(dtype=int)).astype(str)
+    for col in scores:
+        metric, _, score = col.partition(".")
+        arrow = ""
+        if metric in meta:
+            arrow = " ↓" if score in meta[metric].get("lower_is_better", []) else " ↑"
+        shown = []
+        for _, row in board.iterrows():
+            n = int(row[f"{col}.n"])
+            partial = n if n != int(row["n"]) else None  # only when some runs lack the score
+            shown.append(mean_std(row[f"{col}.mean"], row[f"{col}.std"], partial))
+        out[col + arrow] = shown
+    return out.reset_index(drop=True)
+
+
+def _protocol_text(protocol: str) -> str:
+    try:
+        proto = json.loads(protocol)
+    except (TypeError, ValueError):
+        return str(protocol)
+    parts = []
+    for name, info in proto.items():
+        settings = ",".join(f"{k}={v}" for k, v in sorted((info.get("settings") or {}).items()))
+        parts.append(f"{name} v{info.get('version')}" + (f" {settings}" if settings else ""))
+    return "; ".join(parts)
+
+
+def caption(board: pd.DataFrame) -> str:
+    rank_by = board.attrs.get("rank_by")
+    if not rank_by:
+        return "mean ± std over seeds"
+    direction = "lower" if board.attrs.get("lower_is_better") else "higher"
+    return f"mean ± std over seeds; ranked by {rank_by} ({direction} is better)"
+
+
+# -- output formats --------------------------------------------------------------------------
+def render(board: pd.DataFrame, fmt: str = "table", width: int = 200) -> str:
+    """A leaderboard in one of :data:`FORMATS` (CSV keeps full-precision numbers)."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt == "csv":
+        drop = [c for c in ("params", "recon_loss", "kl", "beta") if c in board]
+        return csv_frame_text(board.drop(columns=drop))
+    return render_display(display_frame(board), fmt, caption(board), width)
+
+
+def render_display(shown: pd.DataFrame, fmt: str, text: str = "", width: int = 200) -> str:
+    """A frame of display strings in ``fmt`` (``csv`` writes the strings as they are)."""
+    if fmt == "csv":
+        return csv_frame_text(shown)
+    if fmt == "markdown":
+        return markdown(shown) + (f"\n{text}\n" if text else "")
+    if fmt == "latex":
+        return latex(shown, text)
+    if fmt == "html":
+        return html_table(shown, text)
+    return terminal(shown, text, width=width)
+
+
+def csv_frame_text(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    numeric = {c for c in frame.columns if c == "n" or c == "rank" or "." in c}
+    lines = [
+        "| " + " | ".join(cell(c) for c in frame.columns) + " |",
+        "|" + "|".join("---:" if c in numeric else "---" for c in frame.columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.to_numpy()]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: Any) -> str:
+    escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+    return escaped.replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+
+
+def latex(frame: pd.DataFrame, text: str = "") -> str:
+    """A booktabs ``table`` (needs ``\\usepackage{booktabs}``) with the caption."""
+    align = "".join("r" if c in ("n", "rank") or "." in c else "l" for c in frame.columns)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in frame.columns) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in frame.to_numpy()]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if text:
+        lines.append(rf"\caption{{{latex_escape(text)}}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def html_table(frame: pd.DataFrame, text: str = "", css_class: str = "leaderboard") -> str:
+    table = frame.to_html(index=False, escape=True, border=0, classes=css_class)
+    if text:
+        table = table.replace(">", f"><caption>{html.escape(text)}</caption>", 1)
+    return table
+
+
+def terminal(frame: pd.DataFrame, text: str = "", width: int = 200) -> str:
+    """A rich table rendered to plain text (no colour codes), ``width`` at most."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=False)
+    console.print(rich_table(frame, text))
+    # rich pads every line to the console width; trailing blanks only get in the way.
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
+
+
+def rich_table(frame: pd.DataFrame, text: str = "") -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAVY, caption=text or None, caption_justify="left")
+    for col in frame.columns:
+        right = col in ("n", "rank") or "." in col
+        table.add_column(str(col), justify="right" if right else "left", no_wrap=right)
+    for row in frame.to_numpy():
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+# -- published tables ------------------------------------------------------------------------
+def published_path(name: str | os.PathLike) -> Path:
+    """A published table by short name (``higgins2017``) or a CSV path."""
+    text = str(name)
+    if text.endswith(".csv"):
+        path = Path(text)
+    elif text in PUBLISHED:
+        # baselines/ is data beside the package (DESIGN.md), found from the source checkout.
+        path = Path(__file__).resolve().parents[1] / "baselines" / PUBLISHED[text]
+    else:
+        raise UserError(f"unknown published table {text!r} (known: {', '.join(PUBLISHED)})")
+    if not path.is_file():
+        raise UserError(f"published table not found: {path}")
+    return path
+
+
+def load_published(name: str | os.PathLike) -> pd.DataFrame:
+    import pandas as pd
+
+    path = published_path(name)
+    try:
+        table = pd.read_csv(path, keep_default_na=False, na_values={"score_std": [""]})
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read published table {path}: {exc}") from None
+    needed = {"method", "dbench_model", "dbench_kwargs", "dataset", "metric", "score", "source"}
+    if not needed <= set(table.columns):
+        raise UserError(f"{path} lacks columns: {', '.join(sorted(needed - set(table.columns)))}")
+    return table
+
+
+def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins2017"):
+    """Published vs measured, side by side: one row per (published method, dbench config).
+
+    ``board`` is a leaderboard (any filters); a published row matches a configuration when
+    the model names agree and every published kwarg equals the run's resolved hyperparameter
+    (``betavae`` with ``beta=4``). Percent tables show measured scores in percent too.
+    """
+    import pandas as pd
+
+    published = load_published(name)
+    rows = []
+    for _, pub in published.iterrows():
+        scale = 100.0 if pub.get("unit") == "percent" else 1.0
+        base = {
+            "method": pub["method"],
+            "published": mean_std(float(pub["score"]), _float(pub.get("score_std")), digits=2),
+            "published_mean": float(pub["score"]),
+            "published_std": _float(pub.get("score_std")),
+        }
+        matches = _matches(board, pub)
+        if matches.empty:
+            missing = "not run" if pub["dbench_model"] else pub.get("note") or "not in dbench"
+            rows.append(
+                {
+                    **base,
+                    "dbench": _published_label(pub),
+                    "budget": "",
+                    "n": 0,
+                    "measured": "–",
+                    "measured_mean": math.nan,
+                    "measured_std": math.nan,
+                    "difference": math.nan,
+                    "note": missing,
+                }
+            )
+            continue
+        col = pub["metric"]
+        for _, row in matches.iterrows():
+            mean = row[f"{col}.mean"] * scale
+            std = row[f"{col}.std"] * scale
+            rows.append(
+                {
+                    **base,
+                    "dbench": row["label"],
+                    "budget": budget_text(row["budget"]),
+                    "n": int(row[f"{col}.n"]),
+                    "measured": mean_std(mean, std, digits=2),
+                    "measured_mean": mean,
+                    "measured_std": std,
+                    "difference": mean - base["published_mean"],
+                    "note": pub.get("note", ""),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.attrs["source"] = sorted(set(published["source"]))
+    table.attrs["metric"] = sorted(set(published["metric"]))
+    return table
+
+
+def _published_label(pub: Any) -> str:
+    if not pub["dbench_model"]:
+        return "–"
+    from dbench.leaderboard import config_label
+
+    return config_label(pub["dbench_model"], json.loads(pub["dbench_kwargs"] or "{}"))
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _matches(board: pd.DataFrame, pub: Any) -> pd.DataFrame:
+    col = f"{pub['metric']}.mean"
+    if not pub["dbench_model"] or board.empty or col not in board:
+        return board.iloc[:0]
+    wanted = json.loads(pub["dbench_kwargs"] or "{}")
+
+    def agrees(row: Any) -> bool:
+        params = json.loads(row["params"]) if isinstance(row.get("params"), str) else {}
+        return all(_same(params.get(k), v) for k, v in wanted.items())
+
+    mask = (board["model"] == pub["dbench_model"]) & (board["dataset"] == pub["dataset"])
+    mask &= board[col].notna()
+    mask &= board.apply(agrees, axis=1) if mask.any() else mask
+    return board[mask]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b))
+    return a == b
+
+
+def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    cols = ["method", "published", "dbench", "budget", "n", "measured", "difference", "note"]
+    shown = table[cols].copy()
+    shown["difference"] = [("" if math.isnan(d) else f"{d:+.2f}") for d in shown["difference"]]
+    shown["n"] = shown["n"].astype(str)
+    return shown
+
+
+def comparison_caption(table: pd.DataFrame) -> str:
+    metric = ", ".join(table.attrs.get("metric", []))
+    source = "; ".join(table.attrs.get("source", []))
+    return f"published vs measured {metric} (%), mean ± std over seeds. Source: {source}"
