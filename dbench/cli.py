@@ -178,6 +178,9 @@ from dbench import cli_report  # noqa: E402  (typer and stdlib only: --help stay
 
 app.command("show")(cli_report.show)
 app.command("report")(cli_report.report)
+from dbench.cli_sweep import sweep  # noqa: E402  (typer and stdlib only)
+
+app.command()(sweep)
 
 
 def main() -> None:

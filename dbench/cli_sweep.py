@@ -1,0 +1,229 @@
+"""``dbench sweep``: many runs as Ray Tune trials, on this machine or on a cluster.
+
+Only typer and the standard library at module level (``dbench --help`` stays fast); the sweep
+plan is built and checked before Ray is imported, so bad input costs no Ray start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dbench.errors import UserError
+
+
+def _default_name(base: str) -> str:
+    return f"{base}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _storage(storage: str | None, results_dir: Path) -> str:
+    if storage and "://" in storage:
+        return storage  # s3://, gs://, ... : Tune syncs there
+    return str(Path(storage).resolve() if storage else results_dir / "sweeps")
+
+
+def sweep(
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model.")] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Dataset [default: dsprites].")
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            help="key=v1,v2,... (repeatable; cartesian product). Keys as in --set.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Seeds: 0-4, 0,3,7 or 0-2,10 [default: 0].")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated metrics [default: all cheap ones].")
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="key=value for every trial; MODEL.key=v for one model of a preset.",
+        ),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="A TOML preset: name in baselines/ or a path.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Sweep name [default: MODEL-or-PRESET-timestamp].")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue the interrupted sweep NAME (only unfinished trials run)."),
+    ] = None,
+    cpus_per_trial: Annotated[
+        float, typer.Option(min=0.01, help="CPUs per trial; torch uses that many threads.")
+    ] = 1.0,
+    gpus_per_trial: Annotated[
+        float, typer.Option(min=0, help="GPUs per trial; fractions share a GPU (0.25).")
+    ] = 0.0,
+    max_concurrent: Annotated[
+        int | None, typer.Option(min=1, help="At most this many trials at once.")
+    ] = None,
+    num_cpus: Annotated[
+        int | None, typer.Option(min=1, help="CPUs for a local Ray [default: all].")
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to use (host:port) [local Ray]."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Tune's storage: shared path or URI [default: RESULTS/sweeps]."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    results_dir: Annotated[
+        Path | None,
+        typer.Option("--results-dir", help="Results root [default: $DBENCH_RESULTS or ./results]."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
+    ] = None,
+) -> None:
+    """Run a grid of runs (grid points x seeds) as Ray Tune trials; each writes its record."""
+    from dbench.paths import data_root, results_root
+
+    # Trials run in other processes and other working directories: absolute paths only.
+    results = results_root(results_dir).resolve()
+    options_storage = _storage(storage, results)
+    data = str(data_root(data_dir).resolve())
+
+    plans = None
+    if resume:
+        if any(x is not None for x in (model, preset, grid, seeds, metrics, settings, steps)):
+            raise UserError("--resume continues a sweep as it was defined; give only its name")
+        sweep_name = resume
+    else:
+        plans, base = _plan(
+            model,
+            dataset,
+            grid,
+            seeds,
+            metrics,
+            settings,
+            steps,
+            preset,
+            device,
+            data,
+            str(results),
+        )
+        sweep_name = name or _default_name(base)
+        if "/" in sweep_name:
+            raise UserError(f"--name {sweep_name!r}: no '/' in sweep names")
+
+    from dbench.tune import SweepOptions, run_sweep
+
+    options = SweepOptions(
+        name=sweep_name,
+        storage=options_storage,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        address=address or None,
+        num_cpus=num_cpus,
+        max_concurrent=max_concurrent,
+    )
+    if plans is not None:
+        typer.echo(f"sweep {sweep_name}: {len(plans)} trials -> {results}/runs")
+    else:
+        typer.echo(f"resuming sweep {sweep_name}")
+    summary = run_sweep(plans, options, resume=bool(resume), echo=typer.echo)
+    _print_summary(summary, options, results_dir, storage)
+
+
+def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device, data, results):
+    from dbench.presets import (
+        SweepRequest,
+        expand,
+        load_preset,
+        parse_grid,
+        parse_seeds,
+        preset_requests,
+    )
+
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    metric_list = None
+    if metrics is not None:
+        metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+        if not metric_list:
+            raise UserError("--metrics needs at least one metric name")
+    grid_dict = parse_grid(grid or [])
+    if preset:
+        if model:
+            raise UserError("give --model or --preset, not both")
+        data_preset = load_preset(preset)
+        requests = preset_requests(
+            data_preset,
+            dataset=dataset,
+            seeds=seed_list,
+            metrics=metric_list,
+            settings=settings,
+            grid=grid_dict,
+            steps=steps,
+        )
+        base = Path(data_preset["path"]).stem
+    elif model:
+        requests = [
+            SweepRequest(
+                model=model,
+                dataset=dataset or "dsprites",
+                grid=grid_dict,
+                seeds=seed_list,
+                settings=list(settings or []),
+                metrics=metric_list,
+                steps=steps,
+            )
+        ]
+        base = model
+    else:
+        raise UserError("give --model, --preset or --resume NAME")
+    plans = expand(requests, device=device, data_dir=data, results_dir=results)
+    return plans, base
+
+
+def _print_summary(summary, options, results_dir, storage) -> None:
+    rows = summary.outcomes
+    width = max((len(o.label) for o in rows), default=5)
+    typer.echo("")
+    typer.echo(f"{'trial':<{width}}  {'status':<10}  {'time':>7}  score")
+    for o in rows:
+        took = f"{o.trial_s:.1f}s" if o.trial_s is not None else "-"
+        tail = o.score or (o.error or "")
+        typer.echo(f"{o.label:<{width}}  {o.status:<10}  {took:>7}  {tail}")
+    counts = ", ".join(
+        f"{summary.count(s)} {s.lower()}"
+        for s in ("DONE", "SKIPPED", "ERROR", "UNFINISHED")
+        if summary.count(s)
+    )
+    typer.echo(f"\n{len(rows)} trials: {counts}")
+    ratio = summary.overhead_ratio
+    if ratio is not None:
+        typer.echo(
+            f"time: Ray start {summary.startup_s:.1f}s; sweep {summary.wall_s:.1f}s wall vs "
+            f"{summary.busy_s:.1f}s of trials / {summary.parallelism} in parallel = "
+            f"{summary.busy_s / summary.parallelism:.1f}s ideal (overhead x{ratio:.2f})"
+        )
+    typer.echo(f"tune state: {summary.path}")
+    if summary.count("ERROR") or summary.count("UNFINISHED"):
+        again = f"dbench sweep --resume {summary.name}"
+        if results_dir:
+            again += f" --results-dir {results_dir}"
+        if storage:
+            again += f" --storage {storage}"
+        if options.address and not os.environ.get("RAY_ADDRESS"):
+            again += f" --address {options.address}"
+        unfinished = summary.count("UNFINISHED")
+        what = "interrupted" if unfinished else "some trials failed"
+        typer.echo(f"{what}; continue with: {again}", err=True)
+        raise typer.Exit(130 if unfinished else 1)
