@@ -97,6 +97,13 @@ MODELS = Registry(
         "raw": "dbench.models.baselines:RawPixels",
         "pca": "dbench.models.baselines:PCAModel",
         "ica": "dbench.models.baselines:ICAModel",
+        "vae": "dbench.models.vae:VAE",
+        "betavae": "dbench.models.vae:BetaVAE",
+        "vae_untrained": "dbench.models.vae:UntrainedVAE",
+        "annealedvae": "dbench.models.vae:AnnealedVAE",
+        "factorvae": "dbench.models.vae:FactorVAE",
+        "betatcvae": "dbench.models.vae:BetaTCVAE",
+        "dipvae": "dbench.models.vae:DIPVAE",
     },
 )
 

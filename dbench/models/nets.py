@@ -1,0 +1,164 @@
+"""Encoders, decoders and the FactorVAE discriminator of the VAE family.
+
+Two architectures (SPEC.md §3):
+
+- ``"burgess"`` — the standard 64x64 conv net of Burgess et al. 2018 ("Understanding
+  disentangling in beta-VAE", Appendix A.1): 4 conv layers with 32 channels, 4x4 kernels,
+  stride 2, padding 1, ReLU -> FC 256 -> FC 256 -> 2 * latent (mean, log variance); the decoder
+  mirrors it with transposed convs. (disentanglement_lib's 32,32,64,64-channel variant and
+  disent's padding-2 variant are other entries of :data:`ARCHS` waiting to be written.)
+- ``"higgins_mlp"`` — Higgins et al. 2017's dSprites MLP: 4096-1200-1200 ReLU encoder,
+  1200-1200-1200 tanh decoder (SPEC marks the details unconfirmed).
+
+Weights are initialised with PyTorch's default scheme but from an explicit
+``torch.Generator``, so a run's seed alone fixes them and no global RNG is touched.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dbench.errors import UserError
+
+ARCHS = ("burgess", "higgins_mlp")
+
+
+class ConvEncoder(nn.Module):
+    """Burgess et al. 2018 conv encoder: (n, C, H, W) -> (n, 2 * latent)."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int, channels: int = 32):
+        super().__init__()
+        c, h, w = obs_shape
+        layers: list[nn.Module] = []
+        for i in range(4):
+            layers += [nn.Conv2d(c if i == 0 else channels, channels, 4, 2, 1), nn.ReLU()]
+        self.conv = nn.Sequential(*layers)
+        flat = channels * (h // 16) * (w // 16)
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(flat, 256),
+            nn.ReLU(),
+            nn.Linear(256, 256),
+            nn.ReLU(),
+            nn.Linear(256, 2 * latent_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x))
+
+
+class ConvDecoder(nn.Module):
+    """Mirror of :class:`ConvEncoder`: (n, latent) -> (n, C, H, W) logits / means."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int, channels: int = 32):
+        super().__init__()
+        c, h, w = obs_shape
+        self.start = (channels, h // 16, w // 16)
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, 256),
+            nn.ReLU(),
+            nn.Linear(256, 256),
+            nn.ReLU(),
+            nn.Linear(256, math.prod(self.start)),
+            nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        for i in range(4):
+            last = i == 3
+            layers.append(nn.ConvTranspose2d(channels, c if last else channels, 4, 2, 1))
+            if not last:
+                layers.append(nn.ReLU())
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.fc(z).view(len(z), *self.start))
+
+
+class MLPEncoder(nn.Module):
+    """Higgins et al. 2017 dSprites encoder: pixels -> 1200 -> 1200 (ReLU) -> 2 * latent."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int, hidden: int = 1200):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(math.prod(obs_shape), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2 * latent_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MLPDecoder(nn.Module):
+    """Higgins et al. 2017 dSprites decoder: latent -> 1200 x 3 (tanh) -> pixels."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int, hidden: int = 1200):
+        super().__init__()
+        self.obs_shape = tuple(obs_shape)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, math.prod(obs_shape)),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(len(z), *self.obs_shape)
+
+
+class Discriminator(nn.Module):
+    """FactorVAE's total-correlation discriminator (Kim & Mnih 2018, Appendix: 6 layers of
+    1000 units, LeakyReLU 0.2), giving 2 logits: [from q(z), from the permuted prod_j q(z_j)]."""
+
+    def __init__(self, latent_dim: int, hidden: int = 1000, layers: int = 6):
+        super().__init__()
+        mods: list[nn.Module] = []
+        width = latent_dim
+        for _ in range(layers - 1):
+            mods += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+            width = hidden
+        mods.append(nn.Linear(width, 2))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def build_nets(
+    arch: str, obs_shape: tuple[int, int, int], latent_dim: int
+) -> tuple[nn.Module, nn.Module]:
+    """(encoder, decoder) of ``arch`` for observations of ``obs_shape`` (C, H, W)."""
+    obs_shape = tuple(int(s) for s in obs_shape)
+    if arch == "burgess":
+        _, h, w = obs_shape
+        if h % 16 or w % 16:
+            raise UserError(f"arch 'burgess' needs image sides divisible by 16; got {h}x{w}")
+        return ConvEncoder(obs_shape, latent_dim), ConvDecoder(obs_shape, latent_dim)
+    if arch == "higgins_mlp":
+        return MLPEncoder(obs_shape, latent_dim), MLPDecoder(obs_shape, latent_dim)
+    raise UserError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module, gen: torch.Generator) -> nn.Module:
+    """PyTorch's default Linear/Conv init (Kaiming-uniform, a = sqrt(5)), drawn from ``gen``."""
+    for m in module.modules():
+        weight = getattr(m, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
+            continue
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=gen)
+        bias = getattr(m, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            nn.init.uniform_(bias, -bound, bound, generator=gen)
+    return module
