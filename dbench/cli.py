@@ -181,6 +181,9 @@ app.command("report")(cli_report.report)
 from dbench.cli_sweep import sweep  # noqa: E402  (typer and stdlib only)
 
 app.command()(sweep)
+from dbench.cli_score import score  # noqa: E402  (typer and stdlib only)
+
+app.command("score")(score)
 
 
 def main() -> None:

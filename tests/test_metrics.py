@@ -365,3 +365,90 @@ def test_gaussian_total_correlation_formula():
     assert tc == pytest.approx(-0.5 * np.log(1 - rho**2), abs=0.01)
     # W2^2 between N(0, C) and N(0, I): 2 tr C - 2 tr C^1/2 = 4 - 2 (sqrt(1.8) + sqrt(0.2)).
     assert wasserstein == pytest.approx(4 - 2 * (np.sqrt(1 + rho) + np.sqrt(1 - rho)), abs=0.01)
+
+
+# -- rescoring a saved run ------------------------------------------------------------------
+
+
+def test_rescore_reproduces_and_extends_a_saved_pca_run(tmp_path):
+    pytest.importorskip("dbench.datasets.dsprites")  # the real simulator: PCA needs images
+    from dbench.config import RunConfig
+    from dbench.rescore import rescore
+    from dbench.results import find_record
+    from dbench.run import run_one
+
+    tiny_mig = {"num_train": 100}
+    config = RunConfig(
+        model="pca",
+        model_kwargs={"n_components": 3, "n_samples": 50},
+        metrics=["mig"],
+        metric_kwargs={"mig": tiny_mig},
+        results_dir=str(tmp_path),
+        device="cpu",
+        show_progress=False,
+    )
+    first = run_one(config)
+    updated = rescore(
+        tmp_path,
+        first["run_id"][:20],
+        ["mig", "unsupervised"],
+        {"mig": tiny_mig, "unsupervised": {"fast": True, "num_train": 100}},
+    )
+    # Same model state, data and random stream: the saved score comes back exactly.
+    assert updated["scores"]["mig"] == first["scores"]["mig"]
+    assert set(updated["scores"]["unsupervised"]) >= {"gaussian_total_correlation"}
+    on_disk = find_record(tmp_path, first["run_id"])
+    assert on_disk["scores"] == updated["scores"]
+    assert on_disk["metrics"]["unsupervised"]["settings"] == {"fast": True, "num_train": 100}
+    assert set(on_disk["timings"]["metrics_s"]) == {"mig", "unsupervised"}
+    assert on_disk["run_id"] == first["run_id"] and len(on_disk["rescored"]) == 1
+    log = on_disk["rescored"][0]["representation"]
+    assert log["encoded"] <= log["requested"] == 200
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1  # rewritten in place
+
+
+def test_score_cli_errors_are_one_line(tmp_path):
+    from dbench.cli_score import parse_metric_settings
+
+    assert parse_metric_settings(["mig.fast=true", "mig.num_bins=30"], ["mig"]) == {
+        "mig": {"fast": True, "num_bins": 30}
+    }
+    with pytest.raises(UserError, match="not one of"):
+        parse_metric_settings(["dci.fast=true"], ["mig"])
+    with pytest.raises(UserError, match="METRIC.key=value"):
+        parse_metric_settings(["fast=true"], ["mig"])
+    from dbench.rescore import rescore
+
+    with pytest.raises(UserError, match="no run matching"):
+        rescore(tmp_path, "nope", ["mig"])
+    with pytest.raises(UserError, match="unknown metric"):
+        rescore(tmp_path, "nope", ["migg"])
+
+
+def test_score_command_adds_metrics_to_an_oracle_run(tmp_path):
+    pytest.importorskip("dbench.datasets.dsprites")
+    from typer.testing import CliRunner
+
+    from dbench.cli import app
+    from dbench.config import RunConfig
+    from dbench.results import find_record
+    from dbench.run import run_one
+
+    config = RunConfig(
+        model="oracle",
+        metrics=["unsupervised"],
+        metric_kwargs={"unsupervised": {"fast": True}},
+        results_dir=str(tmp_path),
+        device="cpu",
+        show_progress=False,
+    )
+    run_id = run_one(config)["run_id"]
+    args = ["score", run_id, "--metrics", "mig,factorvae", "--set", "mig.fast=true"]
+    args += ["--set", "factorvae.fast=true", "--results-dir", str(tmp_path), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "mig: mig=" in result.output
+    record = find_record(tmp_path, run_id)
+    assert set(record["scores"]) == {"unsupervised", "mig", "factorvae"}
+    assert record["scores"]["factorvae"]["eval_accuracy"] == 1.0
+    assert record["metrics"]["mig"]["settings"] == {"fast": True}
