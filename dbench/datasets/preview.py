@@ -1,0 +1,99 @@
+"""What ``dbench data info`` and ``dbench data show`` print and draw, for any dataset.
+
+Kept out of the CLI module so it stays light (typer and stdlib only at import); works on any
+object honouring the Simulator protocol, plugins included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def info_lines(name: str, sim: Any) -> list[str]:
+    """Factors, sizes, observation shape, decoding, source, checksum and cache state."""
+    info = sim.describe()
+    sizes = tuple(int(s) for s in sim.factor_sizes)
+    factors = ", ".join(f"{n} ({s})" for n, s in zip(sim.factor_names, sizes, strict=True))
+    lines = [
+        f"dataset      {name}",
+        f"factors      {factors}",
+        f"observations {int(np.prod(sizes, dtype=np.int64)):,} of shape "
+        f"{'x'.join(map(str, sim.observation_shape))}",
+        f"binary       {bool(getattr(sim, 'binary', False))}",
+        f"nuisance     {bool(getattr(sim, 'has_nuisance', False))}",
+        f"source       {info.get('source')}",
+        f"checksum     {info.get('checksum')}",
+        f"cache        {cache_state(sim)}",
+    ]
+    return lines
+
+
+def cache_state(sim: Any) -> str:
+    if hasattr(sim, "cache_state"):
+        return sim.cache_state()
+    path = getattr(sim, "cache_path", None)
+    if path is None:
+        return "none"
+    path = Path(path() if callable(path) else path)
+    return f"ready: {path}" if path.exists() else f"absent: {path}"
+
+
+def _traversal(sim: Any, k: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+    """Factor vectors equal to one random base except factor k, which sweeps its values."""
+    size = int(sim.factor_sizes[k])
+    values = np.unique(np.linspace(0, size - 1, min(cols, size)).round().astype(np.int64))
+    v = np.repeat(sim.sample_factors(1, rng), len(values), axis=0)
+    v[:, k] = values
+    return v
+
+
+def _images(sim: Any, v: np.ndarray, w: Any) -> np.ndarray:
+    x = sim.sim(v, w).detach().float().cpu().clamp(0, 1).numpy()
+    return x.transpose(0, 2, 3, 1)  # (n, H, W, C) for imshow
+
+
+def show(sim: Any, out: Path, seed: int = 0, samples: int = 16, cols: int = 10) -> Path:
+    """PNG: ``samples`` random images, then one row per factor traversal (the nuisance, if
+    any, held fixed along a row so only the factor moves)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    cols = max(cols, 2)
+    rows: list[tuple[str, np.ndarray]] = []
+    v = sim.sample_factors(samples, rng)
+    x = _images(sim, v, sim.sample_nuisance(samples, rng))
+    for start in range(0, samples, cols):
+        rows.append(("samples" if start == 0 else "", x[start : start + cols]))
+    for k, fname in enumerate(sim.factor_names):
+        vk = _traversal(sim, k, cols, rng)
+        w1 = sim.sample_nuisance(1, rng)
+        wk = None if w1 is None else np.repeat(w1, len(vk), axis=0)
+        rows.append((f"{fname} ({sim.factor_sizes[k]})", _images(sim, vk, wk)))
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 1.0, len(rows) * 1.05), squeeze=False)
+    for r, (label, imgs) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():  # no frame, but keep the axis for the row label
+                spine.set_visible(False)
+            if c < len(imgs):
+                img = imgs[c]
+                if img.shape[2] == 1:
+                    ax.imshow(img[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                else:
+                    ax.imshow(img, interpolation="nearest")
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{sim.name}: {sim.describe().get('source')}", fontsize=9)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
