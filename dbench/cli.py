@@ -181,6 +181,9 @@ app.command("report")(cli_report.report)
 from dbench.cli_sweep import sweep  # noqa: E402  (typer and stdlib only)
 
 app.command()(sweep)
+from dbench.cli_data import app as data_app  # noqa: E402  (typer and stdlib only)
+
+app.add_typer(data_app, name="data")
 from dbench.cli_score import score  # noqa: E402  (typer and stdlib only)
 
 app.command("score")(score)
