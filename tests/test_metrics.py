@@ -123,6 +123,8 @@ def test_fast_preset_yields_to_explicit_settings():
         METRICS.get("mig")(sim, rep, np.random.default_rng(0), fast="yes")
     with pytest.raises(UserError, match="num_train"):
         METRICS.get("sap")(sim, rep, np.random.default_rng(0), num_train=0)
+    with pytest.raises(UserError, match="unknown setting.*num_bin"):
+        METRICS.get("mig")(sim, rep, np.random.default_rng(0), num_bin=30)
 
 
 def test_default_metrics_leave_out_the_slow_and_variant_ones():

@@ -13,6 +13,7 @@ and the unsupervised scores share (disentanglement_lib's estimators, re-implemen
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,15 +74,34 @@ def with_fast_preset(preset: Mapping[str, Any]) -> Callable:
     """
 
     def wrap(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+        params = list(signature.parameters.values())
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+        known = [p.name for p in params[3:] if p.kind is p.KEYWORD_ONLY]
+
         @functools.wraps(fn)
         def metric_fn(sim, rep, rng, *, fast: bool = False, **settings):
             if not isinstance(fast, bool):
                 raise UserError(f"{fn.__name__}: fast must be true or false; got {fast!r}")
+            unknown = sorted(set(settings) - set(known))
+            if unknown and not open_ended:
+                # A typo in --set METRIC.key=v: one clear line, not a TypeError traceback.
+                raise UserError(
+                    f"{fn.__name__}: unknown setting(s) {unknown} (known: {', '.join(known)}, fast)"
+                )
             if fast:
                 settings = {**preset, **settings}
             return fn(sim, rep, rng, **settings)
 
         metric_fn.fast_preset = dict(preset)
+        # Show ``fast`` beside the metric's own settings to anything that inspects them.
+        fast_param = inspect.Parameter(
+            "fast", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"
+        )
+        at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+        metric_fn.__signature__ = signature.replace(
+            parameters=[*params[:at], fast_param, *params[at:]]
+        )
         return metric_fn
 
     return wrap

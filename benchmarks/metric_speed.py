@@ -1,0 +1,144 @@
+"""The metric suite from one shared representation pass vs naive per-metric re-encoding.
+
+    .venv/bin/python benchmarks/metric_speed.py                       # PCA on dSprites
+    .venv/bin/python benchmarks/metric_speed.py --run RUN_ID --results-dir results
+    .venv/bin/python benchmarks/metric_speed.py --fast --metrics mig,sap
+
+Both arms run in the same process on the same fitted model, with the same metric settings and
+random streams (``stream_rng(seed, "metric:NAME")``, as ``run_one``):
+
+- shared: one :class:`~dbench.representation.Representation` for the whole suite (what
+  ``run_one`` does): each distinct image is rendered and encoded at most once;
+- naive: a fresh ``Representation(cache=False)`` per metric, so every metric re-encodes what
+  it samples (only duplicates *within* one request are merged, so this baseline is, if
+  anything, kinder than a loop that encodes every request).
+
+The model is PCA (10 components on 10,000 images, Higgins et al. 2017's baseline) unless
+``--run`` names a saved run (e.g. a trained beta-VAE), whose model is loaded from its record.
+dSprites' packed image table is built first (rendered once if procedural; ``dbench data
+prepare dsprites`` caches it), so both arms gather images instead of rendering them. The
+shared arm runs first, so warm-up costs fall on it: the ratio is conservative. Scores of both
+arms must agree exactly (the cache changes no number); the script says if they do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from dbench.api import FitContext
+from dbench.registry import METRICS, MODELS
+from dbench.representation import Representation
+from dbench.run import make_dataset, stream_rng
+
+BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
+BUILTIN += ["unsupervised"]
+
+
+class TimedEncoder:
+    """Wraps ``model.encode``; counts the seconds spent rendering and encoding."""
+
+    def __init__(self, encode):
+        self.encode = encode
+        self.seconds = 0.0
+
+    def __call__(self, obs):
+        t0 = time.perf_counter()
+        z = self.encode(obs)  # renders lazily inside, when the model looks at images
+        self.seconds += time.perf_counter() - t0
+        return z
+
+
+def load_model(args, sim):
+    if args.run:
+        from dbench.results import find_record
+
+        record = find_record(Path(args.results_dir), args.run)
+        model = MODELS.create(record["model"]["name"], **record["model"].get("kwargs", {}))
+        model.load(Path(args.results_dir) / record["model"]["state_file"])
+        return model, f"{record['model']['name']} from run {record['run_id']}"
+    model = MODELS.create("pca", n_components=10, n_samples=args.pca_samples)
+    model.fit(sim, stream_rng(args.seed, "fit"), FitContext(device="cpu", show_progress=False))
+    return model, f"PCA (10 components, fitted on {args.pca_samples} dSprites images)"
+
+
+def run_suite(sim, reps, names, seed, settings):
+    scores, seconds = {}, {}
+    for name in names:
+        fn = METRICS.get(name)
+        t0 = time.perf_counter()
+        scores[name] = fn(sim, reps(name), stream_rng(seed, f"metric:{name}"), **settings)
+        seconds[name] = time.perf_counter() - t0
+        print(f"  {name:16s} {seconds[name]:8.1f}s", flush=True)
+    return scores, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--metrics", default=",".join(BUILTIN))
+    parser.add_argument("--fast", action="store_true", help="every metric's fast preset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run", help="score this saved run's model instead of PCA")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--pca-samples", type=int, default=10_000)
+    args = parser.parse_args()
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    settings = {"fast": True} if args.fast else {}
+
+    t0 = time.perf_counter()
+    sim = make_dataset("dsprites", {}, args.data_dir)
+    if hasattr(sim, "compact_table"):
+        sim.compact_table(progress=True)  # render/load the packed table once, outside timing
+    print(f"dSprites ({sim.describe().get('source')}) ready in {time.perf_counter() - t0:.0f}s")
+    model, what = load_model(args, sim)
+    print(f"model: {what}; metrics: {', '.join(names)}; settings: {settings or 'defaults'}")
+
+    timed_shared = TimedEncoder(model.encode)
+    shared = Representation(sim, timed_shared)
+    print("shared representation (one pass for the suite):")
+    t0 = time.perf_counter()
+    shared_scores, shared_s = run_suite(sim, lambda _: shared, names, args.seed, settings)
+    shared_total = time.perf_counter() - t0
+
+    timed_naive = TimedEncoder(model.encode)
+    naive_reps: list[Representation] = []
+
+    def fresh(_name):
+        naive_reps.append(Representation(sim, timed_naive, cache=False))
+        return naive_reps[-1]
+
+    print("naive (fresh representation per metric, no cache):")
+    t0 = time.perf_counter()
+    naive_scores, naive_s = run_suite(sim, fresh, names, args.seed, settings)
+    naive_total = time.perf_counter() - t0
+
+    naive_encoded = sum(r.encoded for r in naive_reps)
+    print(f"\nmodel: {what}")
+    print("| arm | metrics total (s) | render+encode (s) | images encoded | requested |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| shared | {shared_total:.1f} | {timed_shared.seconds:.1f} | {shared.encoded:,} "
+        f"| {shared.requested:,} |"
+    )
+    print(
+        f"| naive | {naive_total:.1f} | {timed_naive.seconds:.1f} | {naive_encoded:,} "
+        f"| {sum(r.requested for r in naive_reps):,} |"
+    )
+    print(
+        f"\nnaive / shared: total {naive_total / shared_total:.2f}x, "
+        f"render+encode {timed_naive.seconds / max(timed_shared.seconds, 1e-9):.2f}x, "
+        f"images encoded {naive_encoded / max(shared.encoded, 1):.2f}x"
+    )
+    print("per metric (s): " + ", ".join(f"{n} {shared_s[n]:.1f}/{naive_s[n]:.1f}" for n in names))
+    diff = max(
+        abs(shared_scores[n][k] - naive_scores[n][k]) for n in names for k in shared_scores[n]
+    )
+    # Encoding a different batch can round differently in the last bit (BLAS blocking), so
+    # report the largest difference rather than demand bit equality.
+    print(f"largest score difference between arms: {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
