@@ -24,6 +24,7 @@ import torch
 from dbench.datasets import dsprites as ds_mod
 from dbench.datasets.dsprites import CACHE_NAME, FILE_STEM, N_IMAGES, DSprites
 from dbench.datasets.dsprites_render import SpriteParams, iou, reference_frames, render
+from dbench.datasets.files import BitDecoder, pack_bits_torch, pack_rows
 from dbench.errors import UserError
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dsprites"
@@ -98,6 +99,18 @@ def test_lit_pixel_counts_match_spec():
     for shape, spec in SPEC_LIT.items():
         for got, want in zip(lit[shape], spec, strict=True):
             assert abs(got - want) <= max(4, 0.03 * want), (shape, got, want)
+
+
+def test_packed_bits_round_trip():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 2, (5, 1, 64, 64), dtype=np.uint8)
+    packed = pack_rows(images)
+    assert packed.shape == (5, 512) and (packed == np.packbits(images.reshape(5, -1), 1)).all()
+    # the device path (used on CUDA) agrees with np.packbits, and decoding inverts both
+    t = torch.from_numpy(images).reshape(5, -1)
+    assert torch.equal(pack_bits_torch(t), torch.from_numpy(packed))
+    decoded = BitDecoder((1, 64, 64))(torch.from_numpy(packed))
+    assert decoded.dtype == torch.float32 and torch.equal(decoded, torch.from_numpy(images).float())
 
 
 # -- real files --------------------------------------------------------------------------------
