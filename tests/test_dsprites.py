@@ -318,6 +318,19 @@ def test_corrupt_cache_is_user_error(tmp_path, monkeypatch):
         MiniSprites(data_dir=tmp_path)
 
 
+def test_stale_cache_is_ignored_or_refused(tmp_path, monkeypatch):
+    import h5py
+
+    monkeypatch.setattr(MiniSprites, "_render_all", _fake_render_all)
+    path = MiniSprites(data_dir=tmp_path).prepare(progress=False)
+    with h5py.File(path, "r+") as fh:  # as if written by an older renderer
+        fh.attrs["renderer"] = "dsprites-renderer-v0:0000"
+    with pytest.warns(UserWarning, match="stale dSprites cache"):
+        assert MiniSprites(data_dir=tmp_path).source == "procedural"
+    with pytest.raises(UserError, match="made by renderer dsprites-renderer-v0"):
+        MiniSprites(data_dir=tmp_path, source="cache")
+
+
 class NoPrepare:
     def __init__(self, data_dir=None):
         self.data_dir = data_dir

@@ -195,9 +195,10 @@ class DSprites(GridSimulator):
 
     # -- the prepared cache --------------------------------------------------------------------
     def prepare(self, progress: bool = True) -> Path:
-        """Render every image once and write the cache atomically; returns its path.
+        """Render every image once and write the procedural cache atomically; returns its path.
 
-        Later runs (``source="auto"`` or ``"cache"``) load it in seconds instead of rendering.
+        Later runs (``source="cache"``, or ``"auto"`` when no real file is present) load it in
+        seconds instead of rendering. A real file, if present, is neither read nor needed here.
         """
         if self.source == "procedural" and self._packed is not None:
             packed = self._packed.numpy()
