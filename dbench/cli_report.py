@@ -94,12 +94,12 @@ def _comparison_text(runs: Any, meta: dict, compare: str, fmt: str, width: int) 
         comparison_caption,
         comparison_display,
         csv_frame_text,
-        load_published,
+        published_metric,
         render_display,
     )
 
     # A published table names its own metric (higgins.eval_accuracy): rank and match by it.
-    metric = str(load_published(compare)["metric"].iloc[0]).split(".", 1)[0]
+    metric = published_metric(compare)
     board = aggregate(runs, meta, metric if metric in meta else None)
     table = compare_published(board, compare)
     if fmt == "csv":

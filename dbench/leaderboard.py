@@ -57,6 +57,10 @@ def _record_problem(record: RunRecord) -> str | None:
     scores = record.get("scores")
     if not isinstance(scores, dict) or not all(isinstance(s, dict) for s in scores.values()):
         return "scores are not {metric: {score: value}}"
+    try:
+        run_row(record)  # any other malformed block (a string where a mapping belongs)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        return f"malformed record ({type(exc).__name__}: {exc})"
     return None
 
 

@@ -137,13 +137,20 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _comparison_section(runs: Any, meta: dict, compare: str) -> str:
     from dbench.leaderboard import aggregate
-    from dbench.tables import compare_published, comparison_caption, comparison_display, html_table
+    from dbench.tables import (
+        compare_published,
+        comparison_caption,
+        comparison_display,
+        html_table,
+        published_metric,
+    )
 
-    metric = "higgins" if compare == "higgins2017" else None
-    if metric and metric not in meta:
+    metric = published_metric(compare)
+    if metric not in meta:
+        what = f"metric {html.escape(metric)}"
         return (
-            "<h2>Published results</h2><p class='note'>No run was scored with the Higgins "
-            "metric, so there is nothing to compare with Higgins et al. 2017.</p>"
+            f"<h2>Published vs measured</h2><p class='note'>No run was scored with {what}, "
+            f"so there is nothing to compare with {html.escape(compare)}.</p>"
         )
     board = aggregate(runs, meta, metric)
     table = compare_published(board, compare)

@@ -241,6 +241,11 @@ def load_published(name: str | os.PathLike) -> pd.DataFrame:
     return table
 
 
+def published_metric(name: str | os.PathLike) -> str:
+    """The metric a published table reports (``higgins`` for ``higgins.eval_accuracy``)."""
+    return str(load_published(name)["metric"].iloc[0]).split(".", 1)[0]
+
+
 def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins2017"):
     """Published vs measured, side by side: one row per (published method, dbench config).
 

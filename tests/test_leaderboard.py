@@ -256,16 +256,19 @@ def test_corrupt_records_are_skipped_with_a_warning_naming_and_counting_them(tmp
     (runs / "truncated.json").write_text('{"run_id": "truncated", "config": {')
     (runs / "nodataset.json").write_text(json.dumps({"run_id": "x", "config": {}, "scores": {}}))
     (runs / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.warns(UserWarning, match=r"skipped 3 unreadable record") as caught:
+    odd = {**record("odd", model="pca"), "dataset": "dsprites"}  # a string, not a mapping
+    (runs / "odd.json").write_text(json.dumps(odd))
+    with pytest.warns(UserWarning, match=r"skipped 4 unreadable record") as caught:
         board = leaderboard(tmp_path)
     message = str(caught[0].message)
     assert "truncated.json" in message and "binary.json" in message and "run record x" in message
+    assert "run record odd: malformed record" in message
     assert list(board["model"]) == ["pca"]
-    assert board.attrs["skipped"] and len(board.attrs["skipped"]) == 3
+    assert board.attrs["skipped"] and len(board.attrs["skipped"]) == 4
 
     result = CliRunner().invoke(app, ["leaderboard", "--results-dir", str(tmp_path)])
     assert result.exit_code == 0 and "pca" in result.stdout
-    assert "warning: skipped 3 unreadable record(s)" in result.output
+    assert "warning: skipped 4 unreadable record(s)" in result.output
 
 
 def test_empty_results_dir_says_so(tmp_path):
