@@ -183,6 +183,23 @@ def score_with(metric: str, sim, rep, seed: int = 0) -> dict[str, float]:
     return METRICS.get(metric)(sim, rep, np.random.default_rng(seed), fast=True)
 
 
+def test_nuisance_datasets_fall_back_to_encoding_what_is_sampled():
+    class Jittered(DSpritesFactors):
+        has_nuisance = True
+
+        def sample_nuisance(self, n, rng):
+            return rng.normal(size=(n, 1))
+
+    sim = Jittered()
+    # The nuisance reaches the encoder with the factors: the code is factors plus jitter.
+    rep = Representation(
+        sim, lambda obs: np.hstack([standardised(obs), 0.01 * np.asarray(obs.nuisance)])
+    )
+    out = score_with("mig", sim, rep)
+    assert rep.encoded == rep.requested == METRICS.get("mig").fast_preset["num_train"]
+    assert out["mig"] >= 0.8  # the jitter dimension carries no factor information
+
+
 # -- Higgins (linear classifier on |z1 - z2|): high for any linear mix of the factors ---------
 
 
