@@ -328,11 +328,11 @@ def latent_traversals(
 
 def kl_bars(kl_per_dim: list[float]) -> Figure:
     values = np.asarray(kl_per_dim, dtype=np.float64)
-    fig = new_figure(1.5 + 0.4 * len(values), 3)
+    fig = new_figure(max(3.5, 1.5 + 0.4 * len(values)), 3)
     ax = fig.subplots()
     ax.bar([f"z{i}" for i in range(len(values))], values, color="tab:blue")
     ax.set_ylabel("KL (nats)")
-    ax.set_title("KL per latent (informative latents carry KL)")
+    ax.set_title("KL per latent", fontsize=10)
     return fig
 
 
