@@ -51,6 +51,37 @@ def default_metrics() -> list[str]:
     return [n for n in METRICS.names() if getattr(METRICS.get(n), "cheap", False)]
 
 
+def check_metric_settings(name: str, fn: Any, settings: dict[str, Any]) -> None:
+    """Catch bad metric settings before training, not after it (a typo must not cost a run).
+
+    Checks what the signature tells: unknown names, a value of another type than the default
+    (an int where the default is a float is fine), and counts that must stay positive.
+    The metric itself still validates everything when it runs.
+    """
+    params = inspect.signature(fn).parameters
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for key, value in settings.items():
+        param = params.get(key)
+        if param is None:
+            if open_ended:
+                continue
+            raise UserError(f"{name}: unknown setting {key!r}")
+        default = param.default
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        ok_type = isinstance(value, type(default)) or (
+            isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+        )
+        if isinstance(value, bool) != isinstance(default, bool) or not ok_type:
+            raise UserError(
+                f"{name}: {key} must be of type {type(default).__name__} "
+                f"(default {default!r}); got {value!r}"
+            )
+        if numeric and default > 0 and value <= 0:
+            raise UserError(f"{name}: {key} must be a positive number; got {value!r}")
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         import torch
@@ -128,6 +159,8 @@ def run_one(config: RunConfig, report: Any = None) -> RunRecord:
     for name in config.metric_kwargs:
         if name not in metric_fns:
             raise UserError(f"settings given for metric {name!r}, which this run does not score")
+    for name, fn in metric_fns.items():
+        check_metric_settings(name, fn, config.metric_kwargs.get(name, {}))
     sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
     model = MODELS.create(config.model, **config.model_kwargs)
     budget = config.budget.resolved(getattr(model, "default_budget", Budget()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,6 +42,28 @@ class ToyBars(GridSimulator):
         for i, (row, length) in enumerate(v):
             x[i, 0, 2 * row, : 3 + 2 * length] = 1.0
         return x
+
+
+@pytest.fixture(scope="session")
+def dsprites_data_root(tmp_path_factory) -> Path:
+    """A data root with the procedural dSprites cache, rendered once per test session.
+
+    Tests that render many dSprites images share it instead of each rendering the grid
+    (about a minute on two cores). Set DBENCH_TEST_DATA to keep it between sessions.
+    """
+    from dbench.datasets.dsprites import DSprites
+
+    root = Path(os.environ.get("DBENCH_TEST_DATA") or tmp_path_factory.mktemp("dsprites"))
+    if DSprites(data_dir=root).source != "cache":
+        DSprites(data_dir=root, source="procedural").prepare(progress=False)
+    return root
+
+
+@pytest.fixture
+def dsprites_data(dsprites_data_root, monkeypatch) -> Path:
+    """Point DBENCH_DATA (and so every dbench subprocess) at the prepared dSprites root."""
+    monkeypatch.setenv("DBENCH_DATA", str(dsprites_data_root))
+    return dsprites_data_root
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from dbench.run import run_one
 from tests.conftest import FAST_HIGGINS
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = [f"--set=higgins.{k}={v}" for k, v in FAST_HIGGINS.items()]
+FAST = ["--metrics=higgins", *(f"--set=higgins.{k}={v}" for k, v in FAST_HIGGINS.items())]
 
 
 def dbench(*args: str, env: dict | None = None, check: bool = False):
@@ -50,9 +50,15 @@ def test_oracle_run_scores_top_and_writes_a_self_describing_record(tmp_path):
     assert set(record["timings"]) >= {"fit_s", "metrics_s", "total_s"}
 
 
-def test_same_config_and_seed_give_identical_scores(tmp_path):
-    config = dict(model="pca", model_kwargs={"n_samples": 500}, seed=3,
-                  metric_kwargs={"higgins": FAST_HIGGINS}, show_progress=False)
+def test_same_config_and_seed_give_identical_scores(tmp_path, dsprites_data):
+    config = dict(
+        model="pca",
+        model_kwargs={"n_samples": 500},
+        metrics=["higgins"],
+        seed=3,
+        metric_kwargs={"higgins": FAST_HIGGINS},
+        show_progress=False,
+    )
     first = run_one(RunConfig(**config, results_dir=str(tmp_path / "a")))
     second = run_one(RunConfig(**config, results_dir=str(tmp_path / "b")))
     assert first["run_id"] == second["run_id"]
@@ -99,8 +105,18 @@ def test_listing_commands_show_builtins():
 
 def test_leaderboard_lists_runs(tmp_path):
     for seed in (0, 1):
-        dbench("run", "--model", "oracle", "--seed", str(seed), "--results-dir", str(tmp_path),
-               "--no-progress", *FAST, check=True)
+        dbench(
+            "run",
+            "--model",
+            "oracle",
+            "--seed",
+            str(seed),
+            "--results-dir",
+            str(tmp_path),
+            "--no-progress",
+            *FAST,
+            check=True,
+        )
     out = dbench("leaderboard", "--results-dir", str(tmp_path), check=True).stdout
     assert "oracle" in out and "dsprites" in out
 
@@ -112,22 +128,41 @@ def test_leaderboard_lists_runs(tmp_path):
 def plugin_path(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-         str(target), str(REPO / "examples" / "dbench-randproj")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(REPO / "examples" / "dbench-randproj"),
+        ],
         check=True,
         capture_output=True,
     )
     return target
 
 
-def test_installed_plugin_is_listed_and_runs(plugin_path, tmp_path):
+def test_installed_plugin_is_listed_and_runs(plugin_path, tmp_path, dsprites_data):
     env = {"PYTHONPATH": os.pathsep.join([str(plugin_path), str(REPO)])}
     models = dbench("models", env=env, check=True).stdout
     (line,) = [ln for ln in models.splitlines() if ln.split()[0] == "randproj"]
     assert line.endswith("dbench-randproj (plugin)")
     assert "active_dims" in dbench("metrics", env=env, check=True).stdout
-    dbench("run", "--model", "randproj", "--metrics", "higgins,active_dims", "--results-dir",
-           str(tmp_path), "--no-progress", *FAST, env=env, check=True)
+    dbench(
+        "run",
+        "--model",
+        "randproj",
+        "--results-dir",
+        str(tmp_path),
+        "--no-progress",
+        *FAST,
+        "--metrics=higgins,active_dims",
+        env=env,
+        check=True,
+    )
     (record,) = records(tmp_path)
     assert record["model"]["origin"] == "dbench-randproj (plugin)"
     assert record["scores"]["active_dims"]["active_dims"] == 10
