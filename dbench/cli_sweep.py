@@ -100,6 +100,10 @@ def sweep(
     options_storage = _storage(storage, results)
     data = str(data_root(data_dir).resolve())
 
+    if address:  # fail in a second, before planning imports the datasets and metrics
+        from dbench.tune import check_address
+
+        check_address(address)
     plans = None
     if resume:
         if any(x is not None for x in (model, preset, grid, seeds, metrics, settings, steps)):
@@ -138,7 +142,12 @@ def sweep(
         typer.echo(f"sweep {sweep_name}: {len(plans)} trials -> {results}/runs")
     else:
         typer.echo(f"resuming sweep {sweep_name}")
-    summary = run_sweep(plans, options, resume=bool(resume), echo=typer.echo)
+    try:
+        summary = run_sweep(plans, options, resume=bool(resume))
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune had no time to stop cleanly
+        again = _resume_command(sweep_name, options.address, results_dir, storage)
+        typer.echo(f"interrupted; continue with: {again}", err=True)
+        raise typer.Exit(130) from None
     _print_summary(summary, options, results_dir, storage)
 
 
@@ -192,6 +201,17 @@ def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device,
     return plans, base
 
 
+def _resume_command(name, address, results_dir, storage) -> str:
+    again = f"dbench sweep --resume {name}"
+    if results_dir:
+        again += f" --results-dir {results_dir}"
+    if storage:
+        again += f" --storage {storage}"
+    if address and not os.environ.get("RAY_ADDRESS"):
+        again += f" --address {address}"
+    return again
+
+
 def _print_summary(summary, options, results_dir, storage) -> None:
     rows = summary.outcomes
     width = max((len(o.label) for o in rows), default=5)
@@ -199,6 +219,7 @@ def _print_summary(summary, options, results_dir, storage) -> None:
     typer.echo(f"{'trial':<{width}}  {'status':<10}  {'time':>7}  score")
     for o in rows:
         took = f"{o.trial_s:.1f}s" if o.trial_s is not None else "-"
+        took = "earlier" if o.earlier else took
         tail = o.score or (o.error or "")
         typer.echo(f"{o.label:<{width}}  {o.status:<10}  {took:>7}  {tail}")
     counts = ", ".join(
@@ -206,7 +227,10 @@ def _print_summary(summary, options, results_dir, storage) -> None:
         for s in ("DONE", "SKIPPED", "ERROR", "UNFINISHED")
         if summary.count(s)
     )
-    typer.echo(f"\n{len(rows)} trials: {counts}")
+    not_started = (summary.planned or len(rows)) - len(rows)
+    if not_started > 0:
+        counts += f", {not_started} not started"
+    typer.echo(f"\n{summary.planned or len(rows)} trials: {counts}")
     ratio = summary.overhead_ratio
     if ratio is not None:
         typer.echo(
@@ -215,15 +239,9 @@ def _print_summary(summary, options, results_dir, storage) -> None:
             f"{summary.busy_s / summary.parallelism:.1f}s ideal (overhead x{ratio:.2f})"
         )
     typer.echo(f"tune state: {summary.path}")
-    if summary.count("ERROR") or summary.count("UNFINISHED"):
-        again = f"dbench sweep --resume {summary.name}"
-        if results_dir:
-            again += f" --results-dir {results_dir}"
-        if storage:
-            again += f" --storage {storage}"
-        if options.address and not os.environ.get("RAY_ADDRESS"):
-            again += f" --address {options.address}"
-        unfinished = summary.count("UNFINISHED")
+    if summary.count("ERROR") or summary.count("UNFINISHED") or not_started > 0:
+        again = _resume_command(summary.name, options.address, results_dir, storage)
+        unfinished = summary.count("UNFINISHED") + max(not_started, 0)
         what = "interrupted" if unfinished else "some trials failed"
         typer.echo(f"{what}; continue with: {again}", err=True)
         raise typer.Exit(130 if unfinished else 1)

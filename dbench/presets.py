@@ -197,6 +197,12 @@ def expand(
                 plans.append(TrialPlan(label, config))
     if not plans:
         raise UserError("the sweep is empty")
+    swept = {r.model for r in requests}
+    for req in requests:  # a MODEL.key setting for a model not in the sweep is a typo
+        for item in req.settings or []:
+            scope, dot, _ = item.partition("=")[0].strip().partition(".")
+            if dot and scope in model_names - _RESERVED_SCOPES - metric_names - swept:
+                raise UserError(f"--set {item}: model {scope!r} is not in this sweep")
     check_plans(plans)
     return plans
 

@@ -25,7 +25,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,8 @@ RAY_QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
     "RAY_AIR_NEW_OUTPUT": "0",
+    # frequent small checkpoints force snapshots; that is intended, not worth a warning
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
 _POINTER = "dbench-checkpoint.json"
 
@@ -81,6 +82,8 @@ class TrialOutcome:
     run_id: str | None = None
     trial_s: float | None = None
     error: str | None = None
+    index: int = 0
+    earlier: bool = False  # finished in an earlier session of a resumed sweep
 
 
 @dataclass
@@ -92,9 +95,13 @@ class SweepSummary:
     startup_s: float = 0.0  # ray.init
     parallelism: int = 1
 
+    planned: int | None = None  # trials in the plan (Tune creates them lazily)
+
     @property
     def busy_s(self) -> float:
-        return sum(o.trial_s or 0.0 for o in self.outcomes if o.status == "DONE")
+        """Trial time spent in this session (trials finished before a resume don't count)."""
+        ran = [o for o in self.outcomes if o.status in ("DONE", "SKIPPED") and not o.earlier]
+        return sum(o.trial_s or 0.0 for o in ran)
 
     @property
     def overhead_ratio(self) -> float | None:
@@ -249,7 +256,7 @@ def _resources(config: dict[str, Any]) -> Any:
 # -- the driver -------------------------------------------------------------------------------
 
 
-def _check_address(address: str) -> None:
+def check_address(address: str) -> None:
     """Fail in seconds, not after Ray's long connection retries, when nothing listens there."""
     import socket
 
@@ -264,7 +271,11 @@ def _check_address(address: str) -> None:
 
 
 def start_ray(options: SweepOptions) -> bool:
-    """Connect to ``options.address`` or start a private local Ray; True if we started it."""
+    """Connect to ``options.address`` or start a private local Ray; True if we started it.
+
+    Ray's own log lines stay out of the terminal (``log_to_driver=False``, level ERROR); the
+    trials' output is in their folders under the sweep's storage.
+    """
     import logging
 
     import ray
@@ -273,7 +284,7 @@ def start_ray(options: SweepOptions) -> bool:
         return False
     common = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     if options.address:
-        _check_address(options.address)
+        check_address(options.address)
         try:
             ray.init(address=options.address, **common)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
@@ -354,83 +365,115 @@ def _trainable() -> Any:
 
 
 def run_sweep(
-    plans: list[TrialPlan] | None,
-    options: SweepOptions,
-    *,
-    resume: bool = False,
-    echo: Callable[[str], None] = print,
+    plans: list[TrialPlan] | None, options: SweepOptions, *, resume: bool = False
 ) -> SweepSummary:
     """Run (or, with ``resume``, continue) a sweep; Ray is shut down afterwards if we started it.
 
     Interrupting (Ctrl-C) stops the trials, keeps Tune's snapshot and returns a summary with
     UNFINISHED trials; ``resume=True`` with the same name continues from there.
     """
+    if options.address:
+        check_address(options.address)  # before the slow Ray import
     quiet_ray_env()
-    import ray  # noqa: F401  (after the environment is set: Ray reads it at import)
+    import ray  # after quiet_ray_env: Ray reads the environment at import
     from ray import tune
-
-    from dbench.tune_progress import ProgressPrinter
 
     path = sweep_path(options)
     if resume:
         if not tune.Tuner.can_restore(path):
             raise UserError(f"no sweep to resume at {path}")
+        meta = _read_meta(path)  # the sweep's own resources, not this command's defaults
+        options.cpus_per_trial, options.gpus_per_trial = meta["cpus"], meta["gpus"]
+        options.max_concurrent = meta.get("max_concurrent")
     elif _exists(path):
         raise UserError(
             f"sweep {options.name!r} already exists at {path}; use --resume or a new --name"
         )
 
+    summary = SweepSummary(name=options.name, path=path, planned=len(plans) if plans else None)
+    quiet = _QuietLoggers()  # Tune's INFO/WARNING lines would interleave with our table
+    started_here = not ray.is_initialized()
+    session = None
     t0 = time.perf_counter()
-    started_here = start_ray(options)
-    summary = SweepSummary(name=options.name, path=path)
     try:
+        start_ray(options)
+        if started_here and not options.address:
+            session = _session_dir()
         summary.startup_s = time.perf_counter() - t0
-        if resume:
-            tuner = tune.Tuner.restore(path, trainable=_trainable(), resume_errored=True)
-            # Resources and settings come from the snapshot; check they fit this cluster.
-            meta = _read_meta(path)
-            options.cpus_per_trial, options.gpus_per_trial = meta["cpus"], meta["gpus"]
-            options.max_concurrent = meta.get("max_concurrent")
-        else:
-            tuner = tune.Tuner(
-                _trainable(),
-                param_space=_param_space(plans, options),
-                tune_config=tune.TuneConfig(
-                    # ~2 s saved per trial: one worker process runs trial after trial
-                    reuse_actors=True,
-                    max_concurrent_trials=options.max_concurrent,
-                    trial_dirname_creator=_trial_dirname,
-                ),
-                run_config=tune.RunConfig(
-                    name=options.name,
-                    storage_path=options.storage,
-                    verbose=0,
-                    log_to_file=True,
-                    callbacks=[ProgressPrinter()],
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    failure_config=tune.FailureConfig(max_failures=options.max_failures),
-                ),
-            )
-            _write_meta(
-                path,
-                {
-                    "cpus": options.cpus_per_trial,
-                    "gpus": options.gpus_per_trial,
-                    "max_concurrent": options.max_concurrent,
-                },
-            )
+        # Before any sweep state is written: a sweep that cannot be placed is a user error.
         summary.parallelism = check_resources(options)
-        t1 = time.perf_counter()
+        tuner = _restore(path) if resume else _new_tuner(plans, options, path)
+        t1, since = time.perf_counter(), time.time()
         grid = tuner.fit()
         summary.wall_s = time.perf_counter() - t1
-        summary.outcomes = _outcomes(grid)
+        summary.outcomes = _outcomes(grid, since=int(since))
         summary.parallelism = min(summary.parallelism, max(len(summary.outcomes), 1))
     finally:
-        if started_here:
-            session = _session_dir() if not options.address else None
+        quiet.restore()
+        if started_here and ray.is_initialized():
             ray.shutdown()
             _remove_session_dir(session)
     return summary
+
+
+class _QuietLoggers:
+    """Tune and Train loggers at ERROR for the duration of a sweep, then as they were."""
+
+    NAMES = ("ray.tune", "ray.train", "ray.air")
+
+    def __init__(self) -> None:
+        import logging
+
+        self.levels = {n: logging.getLogger(n).level for n in self.NAMES}
+        for name in self.NAMES:
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+    def restore(self) -> None:
+        import logging
+
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _restore(path: str) -> Any:
+    from ray import tune
+
+    return tune.Tuner.restore(path, trainable=_trainable(), resume_errored=True)
+
+
+def _new_tuner(plans: list[TrialPlan] | None, options: SweepOptions, path: str) -> Any:
+    from ray import tune
+
+    from dbench.tune_progress import ProgressPrinter
+
+    if not plans:
+        raise UserError("the sweep is empty")
+    tuner = tune.Tuner(
+        _trainable(),
+        param_space=_param_space(plans, options),
+        tune_config=tune.TuneConfig(
+            reuse_actors=True,  # ~2 s saved per trial: one worker runs trial after trial
+            max_concurrent_trials=options.max_concurrent,
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=options.name,
+            storage_path=options.storage,
+            verbose=0,
+            log_to_file=True,  # trials' stdout/stderr into their folders, not the terminal
+            callbacks=[ProgressPrinter()],
+            # Pointer checkpoints are tiny; keeping two halves the snapshots Tune forces.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+        ),
+    )
+    meta = {
+        "cpus": options.cpus_per_trial,
+        "gpus": options.gpus_per_trial,
+        "max_concurrent": options.max_concurrent,
+    }
+    _write_meta(path, meta)
+    return tuner
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -487,7 +530,8 @@ def _read_meta(path: str) -> dict[str, Any]:
         return {"cpus": 1, "gpus": 0}
 
 
-def _outcomes(grid: Any) -> list[TrialOutcome]:
+def _outcomes(grid: Any, since: float) -> list[TrialOutcome]:
+    """One outcome per trial Tune created, in plan order; ``since``: this session's start."""
     outcomes = []
     for result in grid:
         point = (result.config or {}).get("trial", {})
@@ -510,8 +554,9 @@ def _outcomes(grid: Any) -> list[TrialOutcome]:
                 run_id=m.get("run_id"),
                 trial_s=m.get("trial_s"),
                 error=error,
+                index=point.get("index", 0),
+                earlier=status != "UNFINISHED" and m.get("timestamp", since) < since,
             )
         )
-        outcomes[-1].index = point.get("index", 0)  # type: ignore[attr-defined]
-    outcomes.sort(key=lambda o: getattr(o, "index", 0))
+    outcomes.sort(key=lambda o: o.index)
     return outcomes
