@@ -1,0 +1,202 @@
+"""Training throughput: dbench's loop vs a plain PyTorch loop with the same net.
+
+Both train the Burgess et al. 2018 conv beta-VAE (beta 4, Bernoulli decoder, Adam 5e-4) on the
+same synthetic binary 64x64 images:
+
+* ``plain``: a ``torch.utils.data.DataLoader`` (shuffle, batch B) over an in-memory uint8
+  tensor, ``.float()`` per batch — the loop most users write;
+* ``dbench``: :func:`dbench.train.fit` via ``BetaVAE.fit``, batches gathered on the device
+  from a packed-bit :class:`~dbench.datasets.base.CompactTable`.
+
+Each measurement runs in a fresh subprocess, alternating the two loops, so peak RSS
+(``ru_maxrss``) belongs to one loop and background load hits both alike; images/s counts
+every step (the first included) the same way for both. Usage::
+
+    python benchmarks/train_throughput.py                       # CPU, batch 64, 5 repeats
+    python benchmarks/train_throughput.py --device cuda --batch-size 64,256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+
+def synthetic_chunks(n: int, chunk: int = 10_000) -> Iterator[np.ndarray]:
+    """(m, 1, 64, 64) uint8 chunks in {0, 1}, n images in all: one random axis-aligned
+    rectangle per image. Chunked so the packed loop never holds the unpacked set (peak RSS)."""
+    for first in range(0, n, chunk):
+        m = min(chunk, n - first)
+        rng = np.random.default_rng([0, first])
+        lo = rng.integers(0, 48, size=(m, 2))
+        hi = lo + rng.integers(6, 17, size=(m, 2))
+        grid = np.arange(64)
+        rows = (grid >= lo[:, :1]) & (grid < hi[:, :1])
+        cols = (grid >= lo[:, 1:]) & (grid < hi[:, 1:])
+        yield (rows[:, :, None] & cols[:, None, :]).astype(np.uint8)[:, None]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from dbench.models.nets import build_nets, init_weights
+
+    images = np.concatenate(list(synthetic_chunks(n_images)))
+    gen = torch.Generator().manual_seed(0)
+    enc, dec = build_nets("burgess", (1, 64, 64), 10)
+    init_weights(enc, gen), init_weights(dec, gen)
+    enc, dec = enc.to(device), dec.to(device)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=5e-4)
+    loader = DataLoader(
+        TensorDataset(torch.from_numpy(images)),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        generator=gen,
+        pin_memory=device.startswith("cuda"),
+    )
+    done = 0
+    start = time.perf_counter()
+    while done < steps:
+        for (xb,) in loader:
+            x = xb.to(device, non_blocking=True).float()
+            h = enc(x)
+            mu, logvar = h[:, :10], h[:, 10:]
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            recon = F.binary_cross_entropy_with_logits(dec(z), x, reduction="sum") / len(x)
+            kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1).mean()
+            loss = recon + 4.0 * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == steps:
+                break
+    _sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
+    from dbench.api import Budget, FitContext
+    from dbench.datasets.base import CompactTable, GridSimulator
+    from dbench.models.vae import BetaVAE
+    from dbench.train import LoopSettings
+
+    packed = torch.from_numpy(
+        np.concatenate(
+            [np.packbits(c.reshape(len(c), -1), axis=1) for c in synthetic_chunks(n_images)]
+        )
+    )
+    shifts = torch.arange(7, -1, -1, dtype=torch.uint8)
+
+    def decode(rows: torch.Tensor) -> torch.Tensor:
+        s = shifts.to(rows.device)
+        return ((rows.unsqueeze(-1) >> s) & 1).reshape(len(rows), 1, 64, 64).float()
+
+    class Synthetic(GridSimulator):
+        name = "synthetic"
+        factor_names = ("index",)
+        factor_sizes = (n_images,)
+        binary = True
+
+        def sim(self, v, w=None):
+            return decode(packed.index_select(0, torch.from_numpy(self.index_of(v))))
+
+        def compact_table(self, device: str = "cpu") -> CompactTable:
+            return CompactTable(packed.to(device), decode)
+
+    model = BetaVAE(beta=4.0)
+    model.loop = LoopSettings(eval_sample=64)
+    ctx = FitContext(device=device, budget=Budget(steps, batch), show_progress=False)
+    model.fit(Synthetic(), np.random.default_rng(0), ctx)
+    return model.fit_info_["images_per_s"]
+
+
+def worker(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = run_plain if args.worker == "plain" else run_dbench
+    ips = run(args.images, args.steps, args.batch_size[0], args.device)
+    out = {"images_per_s": ips, "peak_rss_mb": _peak_rss_mb()}
+    if args.device.startswith("cuda"):
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(out))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", default="64", type=lambda s: [int(b) for b in s.split(",")])
+    p.add_argument("--steps", type=int, default=60, help="training steps per measurement")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--images", type=int, default=100_000, help="synthetic dataset size")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--worker", choices=("plain", "dbench"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+
+    results: dict[tuple[int, str], list[dict]] = {}
+    for rep in range(args.repeats):
+        for batch in args.batch_size:
+            order = ("plain", "dbench") if rep % 2 == 0 else ("dbench", "plain")
+            for loop in order:
+                cmd = [sys.executable, __file__, "--worker", loop, "--batch-size", str(batch)]
+                cmd += ["--device", args.device, "--steps", str(args.steps)]
+                cmd += ["--images", str(args.images), "--threads", str(args.threads)]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                results.setdefault((batch, loop), []).append(r)
+                print(
+                    f"  repeat {rep} batch {batch} {loop}: {r['images_per_s']:.0f} img/s",
+                    file=sys.stderr,
+                )
+
+    print(
+        f"\ndevice {args.device}, {args.steps} steps x {args.repeats} repeats, "
+        f"{args.images} images, torch {torch.__version__}, threads {args.threads or 'default'}"
+    )
+    head = f"{'batch':>5} {'loop':>7} {'img/s min':>10} {'img/s median':>13} {'peak RSS MB':>12}"
+    gpu = args.device.startswith("cuda")
+    print(head + (f" {'peak GPU MB':>12}" if gpu else ""))
+    for batch in args.batch_size:
+        for loop in ("plain", "dbench"):
+            rs = results[(batch, loop)]
+            ips = [r["images_per_s"] for r in rs]
+            line = f"{batch:>5} {loop:>7} {min(ips):>10.0f} {statistics.median(ips):>13.0f} "
+            line += f"{statistics.median(r['peak_rss_mb'] for r in rs):>12.0f}"
+            if gpu:
+                line += f" {statistics.median(r['peak_gpu_mb'] for r in rs):>12.0f}"
+            print(line)
+        # paired ratios: the two loops of one repeat ran back to back under similar load
+        ratios = [
+            d["images_per_s"] / pl["images_per_s"]
+            for d, pl in zip(results[(batch, "dbench")], results[(batch, "plain")], strict=True)
+        ]
+        print(
+            f"{batch:>5} dbench/plain speed ratio: min {min(ratios):.2f}, "
+            f"median {statistics.median(ratios):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
