@@ -429,7 +429,8 @@ def test_sweep_on_an_existing_cluster_through_address(plugin_dir, tmp_path):
     if not ray_bin.exists():
         pytest.skip("the ray command is not installed next to this Python")
     port, head_tmp = _free_port(), Path(tempfile.mkdtemp(prefix="dbh"))
-    env = _cli_env(plugin_dir, Path(tempfile.mkdtemp(prefix="dbd")))
+    driver_tmp = Path(tempfile.mkdtemp(prefix="dbd"))  # unused when connecting; kept private
+    env = _cli_env(plugin_dir, driver_tmp)
     env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     head = subprocess.Popen(
         [
@@ -444,6 +445,13 @@ def test_sweep_on_an_existing_cluster_through_address(plugin_dir, tmp_path):
     )
     results = tmp_path / "results"
     try:
+        deadline = time.time() + 90
+        while time.time() < deadline:  # the head's GCS port answers once it is up
+            assert head.poll() is None, "ray start --head exited"
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
         result = _dbench(
             _toy_cli_args(results, "--seeds", "0-1", "--address", f"127.0.0.1:{port}"), env
         )
@@ -461,4 +469,5 @@ def test_sweep_on_an_existing_cluster_through_address(plugin_dir, tmp_path):
             time.sleep(0.5)
         _stop_pids(_ray_pids(head_tmp))  # whatever survived, by PID: never `ray stop`
         shutil.rmtree(head_tmp, ignore_errors=True)
+        shutil.rmtree(driver_tmp, ignore_errors=True)
     assert not _ray_pids(head_tmp)
