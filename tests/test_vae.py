@@ -188,3 +188,9 @@ def test_burgess_arch_needs_sides_divisible_by_16():
     sim.observation_shape = (1, 24, 24)
     with pytest.raises(UserError, match="divisible by 16"):
         _fit("betavae", sim)
+
+
+def test_training_leaves_the_global_torch_rng_alone():
+    before = torch.random.get_rng_state()
+    _fit("factorvae", steps=2)
+    assert torch.equal(before, torch.random.get_rng_state())

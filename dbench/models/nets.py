@@ -142,10 +142,16 @@ def build_nets(
         _, h, w = obs_shape
         if h % 16 or w % 16:
             raise UserError(f"arch 'burgess' needs image sides divisible by 16; got {h}x{w}")
-        return ConvEncoder(obs_shape, latent_dim), ConvDecoder(obs_shape, latent_dim)
-    if arch == "higgins_mlp":
-        return MLPEncoder(obs_shape, latent_dim), MLPDecoder(obs_shape, latent_dim)
-    raise UserError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
+        classes = (ConvEncoder, ConvDecoder)
+    elif arch == "higgins_mlp":
+        classes = (MLPEncoder, MLPDecoder)
+    else:
+        raise UserError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
+    # nn.Module constructors draw their default init from torch's global RNG; fork it so
+    # building nets leaves the caller's global random state exactly as it was (the real
+    # weights come from init_weights and the run's own generator).
+    with torch.random.fork_rng(devices=[]):
+        return classes[0](obs_shape, latent_dim), classes[1](obs_shape, latent_dim)
 
 
 @torch.no_grad()

@@ -422,7 +422,8 @@ class FactorVAE(VAE):
         )
 
     def _extra_modules(self, device: Any, gen: torch.Generator | None) -> None:
-        disc = Discriminator(self.latent_dim)
+        with torch.random.fork_rng(devices=[]):  # leave the global RNG untouched
+            disc = Discriminator(self.latent_dim)
         if gen is not None:
             init_weights(disc, gen)
         self.discriminator_ = disc.to(device)
