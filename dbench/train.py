@@ -17,7 +17,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -319,11 +319,6 @@ def _final_stats(model: Trainable, source: BatchSource, seed: int, n: int) -> di
         "kl_per_dim": [float(v) for v in kl_dims],
         "eval_sample": n,
     }
-
-
-def iterate_chunks(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
-    for start in range(0, len(x), size):
-        yield x[start : start + size]
 
 
 def maybe_compile(module: torch.nn.Module, enabled: bool) -> Callable[..., Any]:
