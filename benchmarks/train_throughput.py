@@ -60,7 +60,11 @@ def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
 
     from dbench.models.nets import build_nets, init_weights
 
-    images = np.concatenate(list(synthetic_chunks(n_images)))
+    images = np.empty((n_images, 1, 64, 64), dtype=np.uint8)  # filled in place: one copy
+    first = 0
+    for chunk in synthetic_chunks(n_images):
+        images[first : first + len(chunk)] = chunk
+        first += len(chunk)
     gen = torch.Generator().manual_seed(0)
     enc, dec = build_nets("burgess", (1, 64, 64), 10)
     init_weights(enc, gen), init_weights(dec, gen)
