@@ -62,6 +62,10 @@ def run(
     ] = None,
     steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size.")] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="A named budget of the model, e.g. paper (300,000 steps, batch 64)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = (
         False
@@ -81,7 +85,7 @@ def run(
         dataset=dataset,
         metrics=_split_names(metrics),
         seed=seed,
-        budget=Budget(steps=steps, batch_size=batch_size),
+        budget=Budget(steps=steps, batch_size=batch_size).resolved(_named_budget(model, budget)),
         device=device,
         data_dir=str(data_dir) if data_dir else None,
         results_dir=str(results_dir) if results_dir else None,
@@ -101,6 +105,20 @@ def run(
         )
         raise typer.Exit(130) from None
     _print_record_summary(record)
+
+
+def _named_budget(model: str, name: str | None):
+    """The model's budget called ``name`` (``--steps``/``--batch-size`` still override it)."""
+    from dbench.api import Budget
+    from dbench.registry import MODELS
+
+    if name is None:
+        return Budget()
+    presets = getattr(MODELS.get(model), "presets", {})
+    if name not in presets:
+        known = ", ".join(presets) or "none"
+        raise UserError(f"model {model!r} has no budget named {name!r} (known: {known})")
+    return presets[name]
 
 
 def _print_record_summary(record: dict) -> None:

@@ -218,25 +218,9 @@ def encode(model: Any, sim: Any, v: np.ndarray) -> np.ndarray:
 
 
 def decoder_of(model: Any) -> Any:
-    """``z -> images in [0, 1]``, or None when the model cannot decode.
-
-    ``model.decode`` is the protocol. dbench's VAEs (:mod:`dbench.models.vae`) keep their
-    decoder net as ``decoder_`` with outputs that are logits for Bernoulli and pre-sigmoid
-    means for Gaussian decoders (:func:`dbench.models.objectives.reconstruction`), so both
-    become images through a sigmoid; that bridge is used while they lack ``decode``.
-    """
-    if callable(getattr(model, "decode", None)):
-        return model.decode
-    net = getattr(model, "decoder_", None)
-    if callable(net) and hasattr(model, "decoder_kind_"):
-        import torch
-
-        def decode(z: Any) -> Any:
-            net.eval()
-            return torch.sigmoid(net(z))
-
-        return decode
-    return None
+    """``z -> images in [0, 1]`` (the model's ``decode``), or None when the model cannot decode."""
+    decode = getattr(model, "decode", None)
+    return decode if callable(decode) else None
 
 
 def decode(model: Any, z: np.ndarray) -> np.ndarray:

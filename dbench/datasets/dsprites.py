@@ -59,6 +59,7 @@ class DSprites(GridSimulator):
     factor_sizes = (3, 6, 40, 32, 32)
     observation_shape = (1, 64, 64)
     has_nuisance = False
+    binary = True  # pixels are 0 or 1: VAEs use a Bernoulli decoder
 
     def __init__(
         self,

@@ -212,6 +212,19 @@ class VAE(BaseModel):
             return torch.empty(0, self.latent_dim)
         return torch.cat(out)
 
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images (n, C, H, W) in [0, 1] for latents z: the decoder's mean.
+
+        Both decoder kinds output pre-sigmoid values (Bernoulli logits, Gaussian means through
+        a sigmoid; see :func:`dbench.models.objectives.reconstruction`).
+        """
+        if not hasattr(self, "decoder_"):
+            raise UserError(f"{self._name()} must be fitted or loaded before decoding")
+        self.decoder_.eval()
+        z = torch.as_tensor(z, dtype=torch.float32, device=torch.device(self.device_))
+        return torch.sigmoid(self.decoder_(z).float()).cpu()
+
     def save(self, path: Path) -> None:
         torch.save(
             {
