@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from dbench.cli_options import DataDir, ResultsDir
 from dbench.errors import UserError
 
 app = typer.Typer(
@@ -22,15 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
 )
-
-ResultsDir = Annotated[
-    Path | None,
-    typer.Option("--results-dir", help="Results root [default: $DBENCH_RESULTS or ./results]."),
-]
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
-]
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -51,7 +43,7 @@ def run(
     beta: Annotated[float | None, typer.Option(help="Shorthand for --set beta=X.")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     metrics: Annotated[
-        str | None, typer.Option(help="Comma-separated metrics [default: all cheap ones].")
+        str | None, typer.Option(help="Comma-separated metrics (default: all cheap ones).")
     ] = None,
     settings: Annotated[
         list[str] | None,

@@ -11,16 +11,15 @@ from typing import Annotated
 
 import typer
 
+from dbench.cli_options import DataDir
+
 app = typer.Typer(help="Prepare, inspect and preview datasets.", no_args_is_help=True)
 
 
 @app.command()
 def prepare(
     name: Annotated[str, typer.Argument(help="Registered dataset, e.g. dsprites.")],
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
-    ] = None,
+    data_dir: DataDir = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Render a procedural dataset once into <data root>/cache/ so later runs start fast."""
@@ -37,16 +36,10 @@ def prepare(
     typer.echo(f"{name}: wrote {path} in {time.perf_counter() - started:.1f} s")
 
 
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
-]
-
-
 @app.command()
 def info(
     name: Annotated[str, typer.Argument(help="Registered dataset, e.g. faces3d.")],
-    data_dir: DataDirOption = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Factors, sizes, source, checksum and cache state of a dataset."""
     from dbench.datasets.preview import info_lines
@@ -61,7 +54,7 @@ def show(
     name: Annotated[str, typer.Argument(help="Registered dataset, e.g. shapes3d.")],
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random samples.")] = 0,
-    data_dir: DataDirOption = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Write a PNG: random samples, then one row per factor traversal."""
     from dbench.datasets.preview import show as draw

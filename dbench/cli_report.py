@@ -15,14 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-ResultsDir = Annotated[
-    Path | None,
-    typer.Option("--results-dir", help="Results root [default: $DBENCH_RESULTS or ./results]."),
-]
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
-]
+from dbench.cli_options import DataDir, ResultsDir
 
 
 @contextmanager

@@ -6,10 +6,11 @@ of torch and scikit-learn; the work happens in :func:`dbench.rescore.rescore`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from dbench.cli_options import DataDir, ResultsDir
 
 
 def parse_metric_settings(items: list[str], metrics: list[str]) -> dict[str, dict]:
@@ -36,14 +37,8 @@ def score(
         list[str] | None,
         typer.Option("--set", help="METRIC.key=value, e.g. dci.fast=true or mig.num_bins=30."),
     ] = None,
-    results_dir: Annotated[
-        Path | None,
-        typer.Option("--results-dir", help="Results root (default: $DBENCH_RESULTS or ./results)."),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", help="Data root (default: $DBENCH_DATA or ./datasets)."),
-    ] = None,
+    results_dir: ResultsDir = None,
+    data_dir: DataDir = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Score a saved run with more metrics and merge them into its record."""

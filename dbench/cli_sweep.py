@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from dbench.cli_options import DataDir, ResultsDir
 from dbench.errors import UserError
 
 
@@ -29,7 +30,7 @@ def _storage(storage: str | None, results_dir: Path) -> str:
 def sweep(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model.")] = None,
     dataset: Annotated[
-        str | None, typer.Option("--dataset", "-d", help="Dataset [default: dsprites].")
+        str | None, typer.Option("--dataset", "-d", help="Dataset (default: dsprites).")
     ] = None,
     grid: Annotated[
         list[str] | None,
@@ -39,10 +40,10 @@ def sweep(
         ),
     ] = None,
     seeds: Annotated[
-        str | None, typer.Option(help="Seeds: 0-4, 0,3,7 or 0-2,10 [default: 0].")
+        str | None, typer.Option(help="Seeds: 0-4, 0,3,7 or 0-2,10 (default: 0).")
     ] = None,
     metrics: Annotated[
-        str | None, typer.Option(help="Comma-separated metrics [default: all cheap ones].")
+        str | None, typer.Option(help="Comma-separated metrics (default: all cheap ones).")
     ] = None,
     settings: Annotated[
         list[str] | None,
@@ -56,7 +57,7 @@ def sweep(
         str | None, typer.Option(help="A TOML preset: name in baselines/ or a path.")
     ] = None,
     name: Annotated[
-        str | None, typer.Option(help="Sweep name [default: MODEL-or-PRESET-timestamp].")
+        str | None, typer.Option(help="Sweep name (default: MODEL-or-PRESET-timestamp).")
     ] = None,
     resume: Annotated[
         str | None,
@@ -72,7 +73,7 @@ def sweep(
         int | None, typer.Option(min=1, help="At most this many trials at once.")
     ] = None,
     num_cpus: Annotated[
-        int | None, typer.Option(min=1, help="CPUs for a local Ray [default: all].")
+        int | None, typer.Option(min=1, help="CPUs for a local Ray (default: all).")
     ] = None,
     address: Annotated[
         str | None,
@@ -80,17 +81,11 @@ def sweep(
     ] = None,
     storage: Annotated[
         str | None,
-        typer.Option(help="Tune's storage: shared path or URI [default: RESULTS/sweeps]."),
+        typer.Option(help="Tune's storage: shared path or URI (default: RESULTS/sweeps)."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
-    results_dir: Annotated[
-        Path | None,
-        typer.Option("--results-dir", help="Results root [default: $DBENCH_RESULTS or ./results]."),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", help="Data root [default: $DBENCH_DATA or ./datasets]."),
-    ] = None,
+    results_dir: ResultsDir = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Run a grid of runs (grid points x seeds) as Ray Tune trials; each writes its record."""
     from dbench.paths import data_root, results_root
