@@ -200,6 +200,25 @@ def test_compare_higgins2017_puts_published_beside_measured(tmp_path):
     assert table[table["method"] == "PCA"].iloc[0]["note"] == "not run"
 
 
+def test_compare_groups_seeds_by_the_published_metric_alone(tmp_path):
+    """A seed that also scored MIG is still the same configuration for the Higgins table."""
+    both = {"higgins": {"eval_accuracy": 0.6}, "mig": {"mig": 0.1}}
+    write(
+        tmp_path,
+        record("p0", model="pca", seed=0, scores={"higgins": {"eval_accuracy": 0.8}}),
+        record("p1", model="pca", seed=1, scores=both),
+    )
+    assert len(leaderboard(tmp_path)) == 2  # different metric sets: apart in the full board
+    result = CliRunner().invoke(
+        app, ["leaderboard", "--results-dir", str(tmp_path), "--compare", "higgins2017",
+              "--format", "csv"]  # fmt: skip
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.output)).set_index("method")
+    assert table.loc["PCA", "n"] == 2
+    assert table.loc["PCA", "measured_mean"] == pytest.approx(70.0)
+
+
 def test_cli_leaderboard_formats_output_compare_and_plots(real_runs, tmp_path):
     runner = CliRunner()
     target = tmp_path / "board.md"
