@@ -36,15 +36,20 @@ def sample_codes(
     return v, np.concatenate(parts)
 
 
-def sample_fixed_factor_batches(
+def fixed_factor_batch_stats(
     sim: Simulator,
     rep: Representation,
     rng: np.random.Generator,
     factor: np.ndarray,
     batch_size: int,
+    stat: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """Codes (P, L, D) of P batches of L observations; in batch p, factor ``factor[p]`` is
-    held at one random value and every other factor is free (Kim & Mnih 2018, Sec. 4)."""
+    """``stat`` of the codes of P batches of L observations; in batch p, factor ``factor[p]``
+    is held at one random value and every other factor is free (Kim & Mnih 2018, Sec. 4).
+
+    ``stat`` maps codes (p, L, D) to one row per batch (p, ...). It runs chunk by chunk, so
+    only one chunk of codes is ever held: (10,000 x 64) raw-pixel codes would take 21 GB.
+    """
     chunk_points = max(1, CHUNK // batch_size)
     out = []
     for start in range(0, len(factor), chunk_points):
@@ -53,7 +58,7 @@ def sample_fixed_factor_batches(
         # The held value is the one the batch's first observation happened to draw.
         v[np.arange(len(k)), :, k] = v[np.arange(len(k)), :1, k]
         z = rep(v.reshape(len(k) * batch_size, -1), rng)
-        out.append(z.reshape(len(k), batch_size, -1))
+        out.append(stat(z.reshape(len(k), batch_size, -1)))
     return np.concatenate(out)
 
 

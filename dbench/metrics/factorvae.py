@@ -21,8 +21,8 @@ from dbench.api import Simulator, metric
 from dbench.errors import UserError
 from dbench.metrics._sampling import (
     check_positive,
+    fixed_factor_batch_stats,
     sample_codes,
-    sample_fixed_factor_batches,
     with_fast_preset,
 )
 from dbench.representation import Representation
@@ -41,8 +41,11 @@ def _votes(
 ) -> np.ndarray:
     """(D, K) vote counts: how often dimension d had the smallest variance for factor k."""
     factor = rng.integers(len(sim.factor_sizes), size=n_points)
-    z = sample_fixed_factor_batches(sim, rep, rng, factor, batch_size)
-    local_var = np.var(z[:, :, active] / scale[active], axis=1, ddof=1)
+
+    def local_variance(z: np.ndarray) -> np.ndarray:
+        return np.var(z[:, :, active] / scale[active], axis=1, ddof=1)
+
+    local_var = fixed_factor_batch_stats(sim, rep, rng, factor, batch_size, local_variance)
     # The paper's argmin runs over the kept dimensions and names a *dimension*: map the
     # position among kept dimensions back to the dimension's own index. disentanglement_lib
     # stores the position as if it were the index, so once a dimension is pruned its vote
