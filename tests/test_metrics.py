@@ -309,6 +309,23 @@ def test_mutual_information_estimator_matches_entropy():
     assert discrete_mutual_info(x, y)[0, 0] < 1e-3
 
 
+def test_mutual_information_matrix_matches_scikit_learn_pair_by_pair():
+    from sklearn.metrics import mutual_info_score
+
+    from dbench.metrics._sampling import discrete_mutual_info
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 5, size=(3000, 4))
+    a[:, 1] = a[:, 0] // 2  # dependent columns, a constant one, sparse labels
+    a[:, 2] = 7
+    a[:, 3] *= 100
+    b = np.column_stack([a[:, 0] % 3, rng.integers(0, 20, size=3000)])
+    mi = discrete_mutual_info(a, b)
+    expected = [[mutual_info_score(a[:, i], b[:, j]) for j in range(2)] for i in range(4)]
+    assert mi.shape == (4, 2)
+    assert np.allclose(mi, expected, atol=1e-12)
+
+
 # -- DCI (gradient-boosted importance matrix) ---------------------------------------------
 
 
