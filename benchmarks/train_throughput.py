@@ -10,7 +10,10 @@ same synthetic binary 64x64 images:
 
 Each measurement runs in a fresh subprocess, alternating the two loops, so peak RSS
 (``ru_maxrss``) belongs to one loop and background load hits both alike; images/s counts
-every step (the first included) the same way for both. Usage::
+every step (the first included) the same way for both. Each worker then times its input
+pipeline alone (float batches on the device, no network): on a CPU the conv net's forward and
+backward dominate a step, so this shows how much of a step the loop itself can win back.
+Usage::
 
     python benchmarks/train_throughput.py                       # CPU, batch 64, 5 repeats
     python benchmarks/train_throughput.py --device cuda --batch-size 64,256
@@ -54,23 +57,16 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
-    import torch.nn.functional as F
+def plain_loader(n_images: int, batch: int, device: str, gen: torch.Generator):
+    """The DataLoader most users write: shuffled batches of an in-memory uint8 array."""
     from torch.utils.data import DataLoader, TensorDataset
-
-    from dbench.models.nets import build_nets, init_weights
 
     images = np.empty((n_images, 1, 64, 64), dtype=np.uint8)  # filled in place: one copy
     first = 0
     for chunk in synthetic_chunks(n_images):
         images[first : first + len(chunk)] = chunk
         first += len(chunk)
-    gen = torch.Generator().manual_seed(0)
-    enc, dec = build_nets("burgess", (1, 64, 64), 10)
-    init_weights(enc, gen), init_weights(dec, gen)
-    enc, dec = enc.to(device), dec.to(device)
-    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=5e-4)
-    loader = DataLoader(
+    return DataLoader(
         TensorDataset(torch.from_numpy(images)),
         batch_size=batch,
         shuffle=True,
@@ -78,6 +74,19 @@ def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
         generator=gen,
         pin_memory=device.startswith("cuda"),
     )
+
+
+def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
+    import torch.nn.functional as F
+
+    from dbench.models.nets import build_nets, init_weights
+
+    gen = torch.Generator().manual_seed(0)
+    loader = plain_loader(n_images, batch, device, gen)
+    enc, dec = build_nets("burgess", (1, 64, 64), 10)
+    init_weights(enc, gen), init_weights(dec, gen)
+    enc, dec = enc.to(device), dec.to(device)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=5e-4)
     done = 0
     start = time.perf_counter()
     while done < steps:
@@ -99,11 +108,9 @@ def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
-def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
-    from dbench.api import Budget, FitContext
+def synthetic_simulator(n_images: int):
+    """The same images as a dbench simulator with a packed-bit compact table."""
     from dbench.datasets.base import CompactTable, GridSimulator
-    from dbench.models.vae import BetaVAE
-    from dbench.train import LoopSettings
 
     packed = torch.from_numpy(
         np.concatenate(
@@ -128,11 +135,51 @@ def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
         def compact_table(self, device: str = "cpu") -> CompactTable:
             return CompactTable(packed.to(device), decode)
 
+    return Synthetic()
+
+
+def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
+    from dbench.api import Budget, FitContext
+    from dbench.models.vae import BetaVAE
+    from dbench.train import LoopSettings
+
     model = BetaVAE(beta=4.0)
     model.loop = LoopSettings(eval_sample=64)
     ctx = FitContext(device=device, budget=Budget(steps, batch), show_progress=False)
-    model.fit(Synthetic(), np.random.default_rng(0), ctx)
+    model.fit(synthetic_simulator(n_images), np.random.default_rng(0), ctx)
     return model.fit_info_["images_per_s"]
+
+
+def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batches: int) -> float:
+    """The input pipeline alone: float batches on the device, no network (the share of a
+    training step that the loop itself, not the model, decides)."""
+    from dbench.train import BatchSource
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    if loop == "plain":
+        loader = plain_loader(n_images, batch, device, torch.Generator().manual_seed(0))
+        produce = iter(loader)
+
+        def next_batch() -> torch.Tensor:
+            return next(produce)[0].to(device, non_blocking=True).float()
+    else:
+        source = BatchSource(
+            synthetic_simulator(n_images),
+            torch.device(device),
+            gen,
+            np.random.default_rng(0),
+            channels_last=True,
+        )
+
+        def next_batch() -> torch.Tensor:
+            return source(batch)
+
+    next_batch()  # first batch: start-up, not throughput
+    start = time.perf_counter()
+    for _ in range(batches):
+        next_batch()
+    _sync(device)
+    return batches * batch / (time.perf_counter() - start)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -141,6 +188,9 @@ def worker(args: argparse.Namespace) -> None:
     run = run_plain if args.worker == "plain" else run_dbench
     ips = run(args.images, args.steps, args.batch_size[0], args.device)
     out = {"images_per_s": ips, "peak_rss_mb": _peak_rss_mb()}
+    out["input_images_per_s"] = input_images_per_s(
+        args.worker, args.images, args.batch_size[0], args.device, args.input_batches
+    )
     if args.device.startswith("cuda"):
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(out))
@@ -154,6 +204,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--images", type=int, default=100_000, help="synthetic dataset size")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--input-batches", type=int, default=300, help="batches, input-only timing")
     p.add_argument("--worker", choices=("plain", "dbench"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -167,6 +218,7 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--worker", loop, "--batch-size", str(batch)]
                 cmd += ["--device", args.device, "--steps", str(args.steps)]
                 cmd += ["--images", str(args.images), "--threads", str(args.threads)]
+                cmd += ["--input-batches", str(args.input_batches)]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 results.setdefault((batch, loop), []).append(r)
@@ -180,6 +232,7 @@ def main() -> None:
         f"{args.images} images, torch {torch.__version__}, threads {args.threads or 'default'}"
     )
     head = f"{'batch':>5} {'loop':>7} {'img/s min':>10} {'img/s median':>13} {'peak RSS MB':>12}"
+    head += f" {'input img/s':>12}"
     gpu = args.device.startswith("cuda")
     print(head + (f" {'peak GPU MB':>12}" if gpu else ""))
     for batch in args.batch_size:
@@ -188,6 +241,7 @@ def main() -> None:
             ips = [r["images_per_s"] for r in rs]
             line = f"{batch:>5} {loop:>7} {min(ips):>10.0f} {statistics.median(ips):>13.0f} "
             line += f"{statistics.median(r['peak_rss_mb'] for r in rs):>12.0f}"
+            line += f" {statistics.median(r['input_images_per_s'] for r in rs):>12.0f}"
             if gpu:
                 line += f" {statistics.median(r['peak_gpu_mb'] for r in rs):>12.0f}"
             print(line)
@@ -199,6 +253,18 @@ def main() -> None:
         print(
             f"{batch:>5} dbench/plain speed ratio: min {min(ratios):.2f}, "
             f"median {statistics.median(ratios):.2f}"
+        )
+        inputs = [
+            d["input_images_per_s"] / pl["input_images_per_s"]
+            for d, pl in zip(results[(batch, "dbench")], results[(batch, "plain")], strict=True)
+        ]
+        step_share = [
+            pl["images_per_s"] / pl["input_images_per_s"] for pl in results[(batch, "plain")]
+        ]
+        print(
+            f"{batch:>5} input pipeline alone, dbench/plain: median "
+            f"{statistics.median(inputs):.1f}x; the plain loader takes "
+            f"{100 * statistics.median(step_share):.1f}% of a plain training step"
         )
 
 
