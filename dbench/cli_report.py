@@ -66,10 +66,6 @@ def leaderboard_command(
     with _warnings_to_stderr():
         records, skipped = load_records(root)
         warn_skipped(skipped)
-    if compare and metric is None:
-        # Runs that also scored other metrics still compare on the published one: group by
-        # that metric's protocol only, so extra metrics never split a configuration's seeds.
-        metric = _published_metric_if_scored(records, compare)
     runs, meta = filtered_runs(records, dataset, model, metric)
     if runs.empty:
         typer.echo(f"no runs recorded under {root / 'runs'} match these filters", err=True)
@@ -82,14 +78,6 @@ def leaderboard_command(
     _emit(text, output, "leaderboard")
     if plots is not None:
         _write_summary_plots(runs, aggregate(runs, meta, metric), plots)
-
-
-def _published_metric_if_scored(records: list, compare: str) -> str | None:
-    from dbench.leaderboard import metric_meta
-    from dbench.tables import published_metric
-
-    name = published_metric(compare)
-    return name if name in metric_meta(records) else None
 
 
 def _comparison_text(runs: Any, meta: dict, compare: str, fmt: str, width: int) -> str:

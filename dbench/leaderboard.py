@@ -150,6 +150,12 @@ def _protocol(record: RunRecord, metrics: list[str] | None) -> str:
     return json.dumps(proto, sort_keys=True, default=str)
 
 
+def _protocol_of(protocol: str, metric: str) -> str:
+    """The part of a runs-frame ``protocol`` (JSON) that concerns one metric."""
+    proto = json.loads(protocol)
+    return json.dumps({metric: proto[metric]} if metric in proto else {}, sort_keys=True)
+
+
 def _last(value: Any) -> Any:
     # fit_info_ may keep a history (a list per step/epoch): the final value describes the model.
     if isinstance(value, (list, tuple)):
@@ -267,6 +273,10 @@ def aggregate(
         board.attrs.update(rank_by=None, lower_is_better=False, metrics=shown, skipped=[])
         return board
 
+    if metric:
+        # Ranked on one metric, configurations are told apart by that metric's protocol only:
+        # a seed that also scored other metrics is still the same configuration.
+        runs = runs.assign(protocol=runs["protocol"].map(lambda p: _protocol_of(p, metric)))
     rows = []
     for key, group in runs.groupby(GROUP_KEYS, sort=True, dropna=False):
         row = dict(zip(GROUP_KEYS, key, strict=True))

@@ -209,6 +209,8 @@ def test_compare_groups_seeds_by_the_published_metric_alone(tmp_path):
         record("p1", model="pca", seed=1, scores=both),
     )
     assert len(leaderboard(tmp_path)) == 2  # different metric sets: apart in the full board
+    ranked = leaderboard(tmp_path, metric="higgins")  # one metric: one configuration
+    assert len(ranked) == 1 and ranked["higgins.eval_accuracy.n"].iloc[0] == 2
     result = CliRunner().invoke(
         app, ["leaderboard", "--results-dir", str(tmp_path), "--compare", "higgins2017",
               "--format", "csv"]  # fmt: skip
