@@ -155,7 +155,6 @@ def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batche
     training step that the loop itself, not the model, decides)."""
     from dbench.train import BatchSource
 
-    gen = torch.Generator(device=device).manual_seed(0)
     if loop == "plain":
         loader = plain_loader(n_images, batch, device, torch.Generator().manual_seed(0))
         produce = iter(loader)
@@ -166,7 +165,7 @@ def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batche
         source = BatchSource(
             synthetic_simulator(n_images),
             torch.device(device),
-            gen,
+            torch.Generator(device=device).manual_seed(0),
             np.random.default_rng(0),
             channels_last=True,
         )

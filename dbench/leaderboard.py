@@ -114,7 +114,7 @@ def _registered_meta(name: str, names: list[str], lib: set[str]) -> tuple[str, s
 
 
 # -- one row per run -------------------------------------------------------------------------
-def run_row(record: RunRecord, metrics: list[str] | None = None) -> dict[str, Any]:
+def run_row(record: RunRecord) -> dict[str, Any]:
     """A record as one flat row: results.flatten plus what tables and plots also need."""
     row = flatten(record)
     config = record["config"]
@@ -128,7 +128,7 @@ def run_row(record: RunRecord, metrics: list[str] | None = None) -> dict[str, An
     row["params"] = json.dumps(params, sort_keys=True, default=str)
     row["source"] = row.get("source") or "unknown"
     row["beta"] = _number(params.get("beta"))
-    row["protocol"] = _protocol(record, metrics)
+    row["protocol"] = _protocol(record)
     training = record.get("training") if isinstance(record.get("training"), dict) else {}
     row["recon_loss"] = _number(_last(training.get("recon_loss")))
     row["kl"] = _kl_total(training)
@@ -138,11 +138,12 @@ def run_row(record: RunRecord, metrics: list[str] | None = None) -> dict[str, An
     return row
 
 
-def _protocol(record: RunRecord, metrics: list[str] | None) -> str:
-    """What must match for two runs' scores to be comparable: metric versions and settings."""
+def _protocol(record: RunRecord) -> str:
+    """What must match for two runs' scores to be comparable: metric versions and settings
+    (of every metric the run scored; :func:`aggregate` narrows it to the ranked metric)."""
     meta = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
     settings = record["config"].get("metric_kwargs") or {}
-    names = sorted(record["scores"] if metrics is None else set(metrics) & set(record["scores"]))
+    names = sorted(record["scores"])
     proto = {}
     for name in names:
         info = meta.get(name) if isinstance(meta.get(name), dict) else {}
@@ -226,8 +227,7 @@ def filtered_runs(
             scored = ", ".join(sorted(meta)) or "none"
             raise UserError(f"no run here was scored with metric {metric!r} (scored: {scored})")
         records = [r for r in records if metric in r["scores"]]
-    metrics = None if metric is None else [metric]
-    frame = pd.DataFrame([run_row(r, metrics) for r in records])
+    frame = pd.DataFrame([run_row(r) for r in records])
     frame.attrs["metrics"] = meta
     return frame, meta
 

@@ -161,7 +161,7 @@ def discrete_mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     n = len(a)
     one_a, off_a = _one_hot(np.asarray(a))
-    one_b, off_b = _one_hot(np.asarray(b))
+    one_b, off_b = (one_a, off_a) if b is a else _one_hot(np.asarray(b))
     joint = (one_a.T @ one_b).toarray()  # counts, one (k_i, k_j) block per column pair
     count_a = np.asarray(one_a.sum(axis=0)).ravel()
     count_b = np.asarray(one_b.sum(axis=0)).ravel()
