@@ -187,15 +187,27 @@ def html_table(frame: pd.DataFrame, text: str = "", css_class: str = "leaderboar
 
 
 def terminal(frame: pd.DataFrame, text: str = "", width: int = 200) -> str:
-    """A rich table rendered to plain text (no colour codes), ``width`` at most."""
+    """A rich table rendered to plain text (no colour codes), ``width`` wide when it fits.
+
+    A table wider than ``width`` (many metrics) is rendered at its natural width instead:
+    rich would otherwise squeeze the text columns to nothing and cut every score to ``0.6…``,
+    so the terminal wraps long lines rather than losing which row is which.
+    """
     import io
 
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=False)
-    console.print(rich_table(frame, text))
+    table = rich_table(frame, text)
+
+    def console(columns: int) -> Console:
+        return Console(file=io.StringIO(), width=columns, color_system=None, soft_wrap=False)
+
+    # Measured on an unbounded console: a console measures no wider than itself.
+    natural = console(10**5).measure(table).maximum
+    out = console(max(width, natural))
+    out.print(table)
     # rich pads every line to the console width; trailing blanks only get in the way.
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
+    return "\n".join(line.rstrip() for line in out.file.getvalue().splitlines()) + "\n"
 
 
 def rich_table(frame: pd.DataFrame, text: str = "") -> Any:

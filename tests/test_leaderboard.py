@@ -241,6 +241,15 @@ def test_cli_leaderboard_formats_output_compare_and_plots(real_runs, tmp_path):
     assert (plots / "seeds.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_terminal_table_wider_than_the_terminal_loses_no_column_or_digit(tmp_path):
+    """Many metrics: rich would squeeze model and scores to '0.6…' at the terminal's width."""
+    scores = {f"metric{i}": {"a_long_score_name": 0.123456} for i in range(12)}
+    write(tmp_path, record("w0", model="betavae", kwargs={"beta": 4}, scores=scores))
+    text = render(leaderboard(tmp_path), "table", width=80)
+    assert "betavae beta=4" in text and "dsprites" in text
+    assert text.count("0.123") == 12 and "…" not in text
+
+
 def test_dbench_help_imports_no_pandas_seaborn_or_torch():
     code = (
         "import sys; from typer.testing import CliRunner; from dbench.cli import app;"
