@@ -24,11 +24,11 @@ import time
 
 import numpy as np
 
-from dbench.api import Observations
+from dbench.contracts import Observations
 from dbench.datasets.base import GridSimulator
+from dbench.engine.representation import Representation
+from dbench.engine.resolve import stream_rng
 from dbench.registry import METRICS
-from dbench.representation import Representation
-from dbench.run import stream_rng
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 BUILTIN += ["unsupervised"]

@@ -7,7 +7,7 @@
 Both arms run in the same process on the same fitted model, with the same metric settings and
 random streams (``stream_rng(seed, "metric:NAME")``, as ``run_one``):
 
-- shared: one :class:`~dbench.representation.Representation` for the whole suite (what
+- shared: one :class:`~dbench.engine.representation.Representation` for the whole suite (what
   ``run_one`` does): each distinct image is rendered and encoded at most once;
 - naive: a fresh ``Representation(cache=False)`` per metric, so every metric re-encodes what
   it samples (only duplicates *within* one request are merged, so this baseline is, if
@@ -27,10 +27,10 @@ import argparse
 import time
 from pathlib import Path
 
-from dbench.api import FitContext
+from dbench.contracts import FitContext
+from dbench.engine.representation import Representation
+from dbench.engine.resolve import make_dataset, stream_rng
 from dbench.registry import METRICS, MODELS
-from dbench.representation import Representation
-from dbench.run import make_dataset, stream_rng
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 BUILTIN += ["unsupervised"]
@@ -54,7 +54,7 @@ class TimedEncoder:
 
 def load_model(args, sim):
     if args.run:
-        from dbench.results import find_record
+        from dbench.engine.store import find_record
 
         record = find_record(Path(args.results_dir), args.run)
         model = MODELS.create(record["model"]["name"], **record["model"].get("kwargs", {}))

@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
+from dbench.engine.resolve import make_dataset
 from dbench.registry import DATASETS
-from dbench.run import make_dataset
 
 # Batches sized so each measurement is a few seconds on a CPU core.
 BATCH = {

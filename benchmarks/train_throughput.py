@@ -5,7 +5,7 @@ same synthetic binary 64x64 images:
 
 * ``plain``: a ``torch.utils.data.DataLoader`` (shuffle, batch B) over an in-memory uint8
   tensor, ``.float()`` per batch — the loop most users write;
-* ``dbench``: :func:`dbench.train.fit` via ``BetaVAE.fit``, batches gathered on the device
+* ``dbench``: :func:`dbench.models.training.fit` via ``BetaVAE.fit``, batches gathered on the device
   from a packed-bit :class:`~dbench.datasets.base.CompactTable`.
 
 Each measurement runs in a fresh subprocess, alternating the two loops, so peak RSS
@@ -139,9 +139,9 @@ def synthetic_simulator(n_images: int):
 
 
 def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
-    from dbench.api import Budget, FitContext
+    from dbench.contracts import Budget, FitContext
+    from dbench.models.training import LoopSettings
     from dbench.models.vae import BetaVAE
-    from dbench.train import LoopSettings
 
     model = BetaVAE(beta=4.0)
     model.loop = LoopSettings(eval_sample=64)
@@ -153,7 +153,7 @@ def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
 def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batches: int) -> float:
     """The input pipeline alone: float batches on the device, no network (the share of a
     training step that the loop itself, not the model, decides)."""
-    from dbench.train import BatchSource
+    from dbench.models.training import BatchSource
 
     if loop == "plain":
         loader = plain_loader(n_images, batch, device, torch.Generator().manual_seed(0))

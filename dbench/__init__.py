@@ -11,18 +11,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "RunConfig": "dbench.config:RunConfig",
-    "Budget": "dbench.api:Budget",
-    "FitContext": "dbench.api:FitContext",
-    "Observations": "dbench.api:Observations",
-    "Representation": "dbench.representation:Representation",
+    "RunConfig": "dbench.engine.config:RunConfig",
+    "Budget": "dbench.contracts:Budget",
+    "FitContext": "dbench.contracts:FitContext",
+    "Observations": "dbench.contracts:Observations",
+    "Representation": "dbench.engine.representation:Representation",
     "UserError": "dbench.errors:UserError",
-    "run_one": "dbench.run:run_one",
-    "load_runs": "dbench.results:load_runs",
-    "leaderboard": "dbench.leaderboard:leaderboard",
-    "get_dataset": "dbench.api_functions:get_dataset",
-    "get_model": "dbench.api_functions:get_model",
-    "get_metric": "dbench.api_functions:get_metric",
+    "run_one": "dbench.engine.run:run_one",
+    "load_runs": "dbench.engine.store:load_runs",
+    "leaderboard": "dbench.reporting.aggregate:leaderboard",
+    "get_dataset": "dbench.api:get_dataset",
+    "get_model": "dbench.api:get_model",
+    "get_metric": "dbench.api:get_metric",
 }
 
 __all__ = ["__version__", *_API]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import entry_points
@@ -39,10 +40,18 @@ class Entry:
 class Registry:
     """Names -> components of one kind, from built-ins and one entry-point group."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str]):
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        builtins: dict[str, str],
+        adapt: Callable[[Any, str], Any] | None = None,
+    ):
         self.kind = kind
         self.group = group
         self._builtins = builtins
+        self._adapt = adapt  # turns a loaded object into what this registry hands out
+        self._loaded: dict[str, Any] = {}
 
     @cached_property
     def _entries(self) -> dict[str, Entry]:
@@ -62,6 +71,7 @@ class Registry:
     def refresh(self) -> None:
         """Forget cached entry points (after installing a plugin in the same process)."""
         self.__dict__.pop("_entries", None)
+        self._loaded.clear()
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -77,8 +87,11 @@ class Registry:
             ) from None
 
     def get(self, name: str) -> Any:
-        """The registered object itself (a class or a function)."""
-        return self.entry(name).load()
+        """The registered object (a class; for metrics its :class:`MetricSpec`)."""
+        if name not in self._loaded:
+            obj = self.entry(name).load()
+            self._loaded[name] = self._adapt(obj, name) if self._adapt else obj
+        return self._loaded[name]
 
     def create(self, name: str, **kwargs: Any) -> Any:
         """Instantiate a registered class with keyword hyperparameters, checking the names."""
@@ -120,6 +133,12 @@ DATASETS = Registry(
     },
 )
 
+def _metric_spec(obj: Any, name: str) -> Any:
+    from dbench.metrics.spec import as_spec
+
+    return as_spec(obj, name)
+
+
 METRICS = Registry(
     "metric",
     "dbench.metrics",
@@ -133,4 +152,5 @@ METRICS = Registry(
         "modularity": "dbench.metrics.modularity:modularity",
         "unsupervised": "dbench.metrics.unsupervised:unsupervised",
     },
+    adapt=_metric_spec,
 )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dbench.config import RunConfig
-from dbench.run import run_one
+from dbench.engine.config import RunConfig
+from dbench.engine.run import run_one
 from tests.conftest import FAST_HIGGINS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,12 +9,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from dbench.api import Budget, Observations
-from dbench.config import RunConfig, apply_settings
+from dbench.contracts import Budget, Observations
+from dbench.engine.config import RunConfig, apply_settings
+from dbench.engine.representation import Representation
+from dbench.engine.store import iter_records, read_record, write_json_atomic
 from dbench.errors import UserError
 from dbench.registry import MODELS, Registry
-from dbench.representation import Representation
-from dbench.results import iter_records, read_record, write_json_atomic
 
 # -- registry ---------------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from dbench.api import Simulator
+from dbench.contracts import Simulator
+from dbench.engine.resolve import make_dataset
 from dbench.registry import DATASETS
-from dbench.run import make_dataset
 
 N = 4
 

@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dbench.api import Budget
 from dbench.cli import app
-from dbench.config import RunConfig
+from dbench.contracts import Budget
+from dbench.engine.config import RunConfig
+from dbench.engine.run import run_one
+from dbench.engine.store import write_record
 from dbench.errors import UserError
-from dbench.leaderboard import leaderboard
 from dbench.registry import DATASETS, Entry
-from dbench.results import write_record
-from dbench.run import run_one
-from dbench.tables import compare_published, load_published, render
+from dbench.reporting.aggregate import leaderboard
+from dbench.reporting.tables import compare_published, load_published, render
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"higgins": {"num_train": 200, "num_eval": 100, "batch_size": 8}}
@@ -50,7 +50,7 @@ def real_runs(tmp_path_factory) -> Path:
 
 def record(run_id, *, model="betavae", dataset="dsprites", seed=0, scores=None, kwargs=None,
            params=None, budget=None, meta=True, training=None) -> dict:  # fmt: skip
-    """A record dict following dbench.results' schema (only the fields tables read)."""
+    """A record dict following dbench.engine.store' schema (only the fields tables read)."""
     scores = scores or {"higgins": {"eval_accuracy": 0.5, "train_accuracy": 0.5}}
     rec = {
         "schema": 1,

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dbench.api import Observations
+from dbench.contracts import Observations
 from dbench.datasets.base import GridSimulator
+from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
-from dbench.representation import Representation
 
 SUITE = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 SUITE += ["unsupervised"]
@@ -128,7 +128,7 @@ def test_fast_preset_yields_to_explicit_settings():
 
 
 def test_default_metrics_leave_out_the_slow_and_variant_ones():
-    from dbench.run import default_metrics
+    from dbench.engine.resolve import default_metrics
 
     cheap = set(default_metrics())
     assert {"higgins", "factorvae", "mig", "sap", "modularity", "unsupervised"} <= cheap
@@ -431,10 +431,10 @@ def test_gaussian_total_correlation_formula():
 
 def test_rescore_reproduces_and_extends_a_saved_pca_run(tmp_path):
     pytest.importorskip("dbench.datasets.dsprites")  # the real simulator: PCA needs images
-    from dbench.config import RunConfig
-    from dbench.rescore import rescore
-    from dbench.results import find_record
-    from dbench.run import run_one
+    from dbench.engine.config import RunConfig
+    from dbench.engine.rescore import rescore
+    from dbench.engine.run import run_one
+    from dbench.engine.store import find_record
 
     tiny_mig = {"num_train": 100}
     config = RunConfig(
@@ -467,7 +467,7 @@ def test_rescore_reproduces_and_extends_a_saved_pca_run(tmp_path):
 
 
 def test_score_cli_errors_are_one_line(tmp_path):
-    from dbench.cli_score import parse_metric_settings
+    from dbench.cli.score import parse_metric_settings
 
     assert parse_metric_settings(["mig.fast=true", "mig.num_bins=30"], ["mig"]) == {
         "mig": {"fast": True, "num_bins": 30}
@@ -476,7 +476,7 @@ def test_score_cli_errors_are_one_line(tmp_path):
         parse_metric_settings(["dci.fast=true"], ["mig"])
     with pytest.raises(UserError, match="METRIC.key=value"):
         parse_metric_settings(["fast=true"], ["mig"])
-    from dbench.rescore import rescore
+    from dbench.engine.rescore import rescore
 
     with pytest.raises(UserError, match="no run matching"):
         rescore(tmp_path, "nope", ["mig"])
@@ -489,9 +489,9 @@ def test_score_command_adds_metrics_to_an_oracle_run(tmp_path):
     from typer.testing import CliRunner
 
     from dbench.cli import app
-    from dbench.config import RunConfig
-    from dbench.results import find_record
-    from dbench.run import run_one
+    from dbench.engine.config import RunConfig
+    from dbench.engine.run import run_one
+    from dbench.engine.store import find_record
 
     config = RunConfig(
         model="oracle",

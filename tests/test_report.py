@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dbench.api import Budget
 from dbench.cli import app
-from dbench.config import RunConfig
+from dbench.contracts import Budget
+from dbench.engine.config import RunConfig
+from dbench.engine.run import run_one
 from dbench.registry import DATASETS
-from dbench.report import build_report
-from dbench.run import run_one
+from dbench.reporting.html import build_report
 from tests._toy import ToySquares
 from tests.test_leaderboard import TINY, toy_entry
 
@@ -109,7 +109,7 @@ class LinearDecoder:
 
 
 def test_traversal_rows_follow_kl_order_and_span():
-    from dbench.plots import latent_order, latent_traversals
+    from dbench.reporting.plots import latent_order, latent_traversals
 
     values, what = latent_order([0.1, 5.0, 2.0], np.zeros((4, 3)))
     assert what == "KL" and list(np.argsort(-values)) == [1, 2, 0]

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from dbench.errors import UserError
-from dbench.presets import (
+from dbench.sweep.plan import (
     SweepRequest,
     available_presets,
     expand,
@@ -46,7 +46,7 @@ PLUGIN = textwrap.dedent(
 
     import torch
 
-    from dbench.api import Budget
+    from dbench.contracts import Budget
     from dbench.datasets.base import GridSimulator
     from dbench.models.baselines import GroundTruth
 
@@ -151,7 +151,7 @@ def ray_local(plugin_dir):
     processes should not linger while the rest of the suite runs on a 2-core machine.
     """
     ray = pytest.importorskip("ray")
-    from dbench.tune import quiet_ray_env
+    from dbench.sweep.driver import quiet_ray_env
 
     quiet_ray_env()
     temp = Path(tempfile.mkdtemp(prefix="dbr"))  # short: Ray's socket paths live in it
@@ -175,7 +175,7 @@ def ray_local(plugin_dir):
 
 
 def _options(tmp_path: Path, name: str, **kw):
-    from dbench.tune import SweepOptions
+    from dbench.sweep.driver import SweepOptions
 
     return SweepOptions(name=name, storage=str(tmp_path / "sweeps"), **kw)
 
@@ -260,7 +260,7 @@ def test_presets_load_and_unknown_ones_list_the_available():
 
 @pytest.mark.slow
 def test_two_trial_sweep_writes_records_like_dbench_run(ray_local, tmp_path):
-    from dbench.tune import run_sweep
+    from dbench.sweep.driver import run_sweep
 
     results = tmp_path / "results"
     plans = _toy_plans(results)
@@ -284,7 +284,7 @@ def test_two_trial_sweep_writes_records_like_dbench_run(ray_local, tmp_path):
 
 @pytest.mark.slow
 def test_failed_trial_is_rerun_on_resume_and_finished_ones_are_not(ray_local, tmp_path):
-    from dbench.tune import run_sweep
+    from dbench.sweep.driver import run_sweep
 
     results = tmp_path / "results"
     plans = _toy_plans(results, grid={"beta": [1, 2]}, seeds=[0], fail_once_dir=None)
@@ -310,7 +310,7 @@ def test_failed_trial_is_rerun_on_resume_and_finished_ones_are_not(ray_local, tm
 
 @pytest.mark.slow
 def test_gpus_on_a_cluster_without_gpus_is_a_user_error_and_leaves_no_sweep(ray_local, tmp_path):
-    from dbench.tune import run_sweep
+    from dbench.sweep.driver import run_sweep
 
     with pytest.raises(UserError, match="no GPUs"):
         run_sweep(_toy_plans(tmp_path), _options(tmp_path, "gpu", gpus_per_trial=0.25))
@@ -318,7 +318,7 @@ def test_gpus_on_a_cluster_without_gpus_is_a_user_error_and_leaves_no_sweep(ray_
 
 
 def test_resume_of_an_unknown_sweep_is_a_user_error(tmp_path):
-    from dbench.tune import run_sweep
+    from dbench.sweep.driver import run_sweep
 
     with pytest.raises(UserError, match="no sweep to resume"):
         run_sweep(None, _options(tmp_path, "ghost"), resume=True)
@@ -380,7 +380,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_then_resume_runs_only_the_rest(ray_local, plugin_dir, tmp_path):
-    from dbench.tune import SweepOptions, run_sweep
+    from dbench.sweep.driver import SweepOptions, run_sweep
 
     results, ray_tmp = tmp_path / "results", Path(tempfile.mkdtemp(prefix="dbc"))
     args = _toy_cli_args(

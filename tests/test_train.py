@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dbench.api import Budget, FitContext
+from dbench.contracts import Budget, FitContext
 from dbench.errors import UserError
+from dbench.models.training import CHECKPOINT, LoopSettings, TrainingDiverged
 from dbench.models.vae import BetaVAE, FactorVAE
-from dbench.train import CHECKPOINT, LoopSettings, TrainingDiverged
 from tests._toy import ToyGrey, ToySquares
 
 FAST = LoopSettings(log_every=2, report_every=2, checkpoint_every=4, eval_sample=32)

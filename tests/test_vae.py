@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from dbench.api import Budget, FitContext, Observations
+from dbench.contracts import Budget, FitContext, Observations
 from dbench.errors import UserError
 from dbench.models import objectives as obj
+from dbench.models.training import LoopSettings
 from dbench.models.vae import PAPER_BUDGET, BetaVAE, UntrainedVAE
 from dbench.registry import MODELS
-from dbench.train import LoopSettings
 from tests._toy import ToyGrey, ToySquares
 
 VAE_MODELS = ["vae", "betavae", "vae_untrained", "annealedvae", "factorvae", "betatcvae", "dipvae"]

@@ -1,7 +1,7 @@
 """Samplers and estimators shared by the metrics.
 
 Every metric draws its observations here, through the run's
-:class:`~dbench.representation.Representation` (``rep(v, rng)``), never by rendering or
+:class:`~dbench.engine.representation.Representation` (``rep(v, rng)``), never by rendering or
 encoding itself: on a finite grid the Representation encodes each distinct observation at most
 once per run, so all metrics of a run share one pass over the data. Arrays follow the
 ``(n_samples, n_features)`` convention: factors ``(n, K)`` int, codes ``(n, D)`` float.
@@ -12,16 +12,13 @@ and the unsupervised scores share (disentanglement_lib's estimators, re-implemen
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from dbench.api import Simulator
-from dbench.errors import UserError
-from dbench.representation import Representation
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
 
 # Observations per ``rep`` call: bounds the memory of wide representations (raw pixels).
 CHUNK = 8192
@@ -60,56 +57,6 @@ def fixed_factor_batch_stats(
         z = rep(v.reshape(len(k) * batch_size, -1), rng)
         out.append(stat(z.reshape(len(k), batch_size, -1)))
     return np.concatenate(out)
-
-
-# -- settings -------------------------------------------------------------------------------
-
-
-def check_positive(metric: str, **values: Any) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"{metric}: {name} must be a positive integer; got {value!r}")
-
-
-def with_fast_preset(preset: Mapping[str, Any]) -> Callable:
-    """Give a metric a ``fast=True`` setting: ``preset`` fills every setting not given.
-
-    Explicit settings win over the preset, so ``--set mig.fast=true --set mig.num_train=500``
-    means "fast, but with 500 samples". The preset stays visible as ``fn.fast_preset``.
-    """
-
-    def wrap(fn: Callable) -> Callable:
-        signature = inspect.signature(fn)
-        params = list(signature.parameters.values())
-        open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
-        known = [p.name for p in params[3:] if p.kind is p.KEYWORD_ONLY]
-
-        @functools.wraps(fn)
-        def metric_fn(sim, rep, rng, *, fast: bool = False, **settings):
-            if not isinstance(fast, bool):
-                raise UserError(f"{fn.__name__}: fast must be true or false; got {fast!r}")
-            unknown = sorted(set(settings) - set(known))
-            if unknown and not open_ended:
-                # A typo in --set METRIC.key=v: one clear line, not a TypeError traceback.
-                raise UserError(
-                    f"{fn.__name__}: unknown setting(s) {unknown} (known: {', '.join(known)}, fast)"
-                )
-            if fast:
-                settings = {**preset, **settings}
-            return fn(sim, rep, rng, **settings)
-
-        metric_fn.fast_preset = dict(preset)
-        # Show ``fast`` beside the metric's own settings to anything that inspects them.
-        fast_param = inspect.Parameter(
-            "fast", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"
-        )
-        at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
-        metric_fn.__signature__ = signature.replace(
-            parameters=[*params[:at], fast_param, *params[at:]]
-        )
-        return metric_fn
-
-    return wrap
 
 
 # -- discrete information estimators --------------------------------------------------------

@@ -28,10 +28,10 @@ import warnings
 
 import numpy as np
 
-from dbench.api import Simulator, metric
-from dbench.errors import UserError
-from dbench.metrics._sampling import check_positive, sample_codes, with_fast_preset
-from dbench.representation import Representation
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
+from dbench.metrics._sampling import sample_codes
+from dbench.metrics.spec import metric
 
 FAST = {"num_train": 600, "num_test": 300, "n_estimators": 10}
 
@@ -108,8 +108,13 @@ def _lasso(x_train, y_train, x_test, y_test, alpha, seed):
     return importance, float(np.mean(train_r2)), float(np.mean(test_r2))
 
 
-@metric(version="1", primary="disentanglement", cheap=False)
-@with_fast_preset(FAST)
+@metric(
+    version="1",
+    primary="disentanglement",
+    cheap=False,
+    fast=FAST,
+    choices={"importance": ("gbt", "lasso")},
+)
 def dci(
     sim: Simulator,
     rep: Representation,
@@ -122,9 +127,6 @@ def dci(
     lasso_alpha: float = 0.02,
 ) -> dict[str, float]:
     """DCI disentanglement, completeness and informativeness (Eastwood & Williams 2018)."""
-    check_positive("dci", num_train=num_train, num_test=num_test, n_estimators=n_estimators)
-    if importance not in ("gbt", "lasso"):
-        raise UserError(f"dci: importance must be 'gbt' or 'lasso'; got {importance!r}")
     v_train, z_train = sample_codes(sim, rep, rng, num_train)
     v_test, z_test = sample_codes(sim, rep, rng, num_test)
     seed = int(rng.integers(2**31 - 1))

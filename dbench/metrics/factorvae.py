@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dbench.api import Simulator, metric
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.metrics._sampling import (
-    check_positive,
     fixed_factor_batch_stats,
     sample_codes,
-    with_fast_preset,
 )
-from dbench.representation import Representation
+from dbench.metrics.spec import metric
 
 FAST = {"num_train": 300, "num_eval": 200, "num_variance_estimate": 2000}
 
@@ -57,8 +56,7 @@ def _votes(
     return votes
 
 
-@metric(version="1", primary="eval_accuracy")
-@with_fast_preset(FAST)
+@metric(version="1", primary="eval_accuracy", fast=FAST)
 def factorvae(
     sim: Simulator,
     rep: Representation,
@@ -75,13 +73,6 @@ def factorvae(
     Also reports ``num_active_dims``. With every dimension pruned (a constant
     representation) there is nothing to vote with and both accuracies are 0.
     """
-    check_positive(
-        "factorvae",
-        batch_size=batch_size,
-        num_train=num_train,
-        num_eval=num_eval,
-        num_variance_estimate=num_variance_estimate,
-    )
     if batch_size < 2:
         # A variance needs two observations; batch_size 1 gives NaN for every dimension.
         raise UserError("factorvae: batch_size must be at least 2")

@@ -13,10 +13,10 @@ import warnings
 
 import numpy as np
 
-from dbench.api import Simulator, metric
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
 from dbench.errors import UserError
-from dbench.metrics._sampling import with_fast_preset
-from dbench.representation import Representation
+from dbench.metrics.spec import metric
 
 FAST = {"num_train": 500, "num_eval": 300}
 
@@ -48,36 +48,26 @@ def _z_diffs(
     return np.concatenate(diffs), y
 
 
-@metric(version="1", primary="eval_accuracy")
-@with_fast_preset(FAST)
-def higgins(
-    sim: Simulator,
-    rep: Representation,
-    rng: np.random.Generator,
-    *,
-    batch_size: int = 64,
-    num_train: int = 10_000,
-    num_eval: int = 5_000,
-    exclude_factors: tuple[str, ...] | list[str] = (),
-) -> dict[str, float]:
-    """Train/eval accuracy of the Higgins et al. 2017 classifier. Chance is 1/#factors.
-
-    ``exclude_factors`` drops factors from the choice of y (Higgins et al. left out shape).
-    """
-    for name, value in (
-        ("batch_size", batch_size),
-        ("num_train", num_train),
-        ("num_eval", num_eval),
-    ):
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"higgins: {name} must be a positive integer; got {value!r}")
-    unknown = set(exclude_factors) - set(sim.factor_names)
+def _kept_factors(sim: Simulator, settings: dict) -> None:
+    """The data check: excluded factors exist and at least two factors remain to classify."""
+    exclude = settings.get("exclude_factors", ())
+    unknown = set(exclude) - set(sim.factor_names)
     if unknown:
-        raise UserError(f"higgins: unknown factors to exclude: {sorted(unknown)}")
-    factors = np.array([i for i, n in enumerate(sim.factor_names) if n not in exclude_factors])
-    if len(factors) < 2:
+        raise UserError(
+            f"higgins: unknown factors to exclude: {sorted(unknown)} "
+            f"(dataset {sim.name!r} has {list(sim.factor_names)})"
+        )
+    if len(set(sim.factor_names) - set(exclude)) < 2:
         raise UserError("higgins: at least two factors must remain after exclusion")
 
+
+def _has_shape(sim: Simulator, settings: dict) -> None:
+    if "shape" not in sim.factor_names:
+        raise UserError(f"higgins_noshape: dataset {sim.name!r} has no factor named 'shape'")
+
+
+def _higgins(sim, rep, rng, batch_size, num_train, num_eval, exclude_factors):
+    factors = np.array([i for i, n in enumerate(sim.factor_names) if n not in exclude_factors])
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -94,18 +84,37 @@ def higgins(
     }
 
 
-@metric(version="1", primary="eval_accuracy", cheap=False)
-@with_fast_preset(FAST)
+@metric(version="1", primary="eval_accuracy", fast=FAST, requires=_kept_factors)
+def higgins(
+    sim: Simulator,
+    rep: Representation,
+    rng: np.random.Generator,
+    *,
+    batch_size: int = 64,
+    num_train: int = 10_000,
+    num_eval: int = 5_000,
+    exclude_factors: tuple[str, ...] | list[str] = (),
+) -> dict[str, float]:
+    """Train/eval accuracy of the Higgins et al. 2017 classifier. Chance is 1/#factors.
+
+    ``exclude_factors`` drops factors from the choice of y (Higgins et al. left out shape).
+    """
+    return _higgins(sim, rep, rng, batch_size, num_train, num_eval, tuple(exclude_factors))
+
+
+@metric(version="1", primary="eval_accuracy", cheap=False, fast=FAST, requires=_has_shape)
 def higgins_noshape(
-    sim: Simulator, rep: Representation, rng: np.random.Generator, **settings
+    sim: Simulator,
+    rep: Representation,
+    rng: np.random.Generator,
+    *,
+    batch_size: int = 64,
+    num_train: int = 10_000,
+    num_eval: int = 5_000,
 ) -> dict[str, float]:
     """:func:`higgins` with the ``shape`` factor left out of the choice of y.
 
     Higgins et al. (2017) leave shape out on dSprites; this name makes that variant a metric of
     its own (own rng stream, own column in the leaderboard). Chance is 1/4 on dSprites.
     """
-    if "shape" not in sim.factor_names:
-        raise UserError(f"higgins_noshape: dataset {sim.name!r} has no factor named 'shape'")
-    if "exclude_factors" in settings:
-        raise UserError("higgins_noshape: exclude_factors is fixed to ['shape'] (use higgins)")
-    return higgins(sim, rep, rng, exclude_factors=("shape",), **settings)
+    return _higgins(sim, rep, rng, batch_size, num_train, num_eval, ("shape",))

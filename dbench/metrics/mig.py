@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from dbench.api import Simulator, metric
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
 from dbench.metrics._sampling import (
-    check_positive,
     discrete_entropy,
     discrete_mutual_info,
     histogram_discretize,
     sample_codes,
-    with_fast_preset,
 )
-from dbench.representation import Representation
+from dbench.metrics.spec import metric
 
 FAST = {"num_train": 3000}
 
@@ -43,8 +42,7 @@ def mig_from_codes(z: np.ndarray, v: np.ndarray, num_bins: int = 20) -> float:
     return float(np.mean((top[0] - top[1])[keep] / entropy[keep])) if keep.any() else 0.0
 
 
-@metric(version="1", primary="mig")
-@with_fast_preset(FAST)
+@metric(version="1", primary="mig", fast=FAST)
 def mig(
     sim: Simulator,
     rep: Representation,
@@ -54,6 +52,5 @@ def mig(
     num_bins: int = 20,
 ) -> dict[str, float]:
     """Mutual Information Gap (Chen et al. 2018, Eq. 6), histogram estimator, 20 bins."""
-    check_positive("mig", num_train=num_train, num_bins=num_bins)
     v, z = sample_codes(sim, rep, rng, num_train)
     return {"mig": mig_from_codes(z, v, num_bins)}

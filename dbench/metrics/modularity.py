@@ -21,15 +21,14 @@ import warnings
 
 import numpy as np
 
-from dbench.api import Simulator, metric
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
 from dbench.metrics._sampling import (
-    check_positive,
     discrete_mutual_info,
     histogram_discretize,
     sample_codes,
-    with_fast_preset,
 )
-from dbench.representation import Representation
+from dbench.metrics.spec import metric
 
 FAST = {"num_train": 2000, "num_test": 1000}
 
@@ -89,8 +88,7 @@ def _explicitness(z_train, v_train, z_test, v_test, seed) -> tuple[float, float]
     return float(np.mean(train)), float(np.mean(test))
 
 
-@metric(version="1", primary="modularity")
-@with_fast_preset(FAST)
+@metric(version="1", primary="modularity", fast=FAST)
 def modularity(
     sim: Simulator,
     rep: Representation,
@@ -101,7 +99,6 @@ def modularity(
     num_bins: int = 20,
 ) -> dict[str, float]:
     """Modularity and explicitness (Ridgeway & Mozer 2018, Sec. 3)."""
-    check_positive("modularity", num_train=num_train, num_test=num_test, num_bins=num_bins)
     v_train, z_train = sample_codes(sim, rep, rng, num_train)
     v_test, z_test = sample_codes(sim, rep, rng, num_test)
     mi = discrete_mutual_info(histogram_discretize(z_train, num_bins), v_train)

@@ -20,9 +20,10 @@ import warnings
 
 import numpy as np
 
-from dbench.api import Simulator, metric
-from dbench.metrics._sampling import check_positive, sample_codes, with_fast_preset
-from dbench.representation import Representation
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
+from dbench.metrics._sampling import sample_codes
+from dbench.metrics.spec import metric
 
 FAST = {"num_train": 2000, "num_test": 1000}
 
@@ -55,8 +56,7 @@ def _continuous_scores(z: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.divide(cov**2, denom, out=np.zeros_like(cov), where=(var_z > 1e-12) & (var_v > 0))
 
 
-@metric(version="1", primary="sap")
-@with_fast_preset(FAST)
+@metric(version="1", primary="sap", fast=FAST)
 def sap(
     sim: Simulator,
     rep: Representation,
@@ -68,7 +68,6 @@ def sap(
     svm_c: float = 0.01,
 ) -> dict[str, float]:
     """SAP score (Kumar et al. 2018, Sec. 3); discrete (LinearSVC accuracy) by default."""
-    check_positive("sap", num_train=num_train, num_test=num_test)
     v, z = sample_codes(sim, rep, rng, num_train)
     if continuous_factors:
         scores = _continuous_scores(z, v.astype(np.float64))

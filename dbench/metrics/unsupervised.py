@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dbench.api import Simulator, metric
+from dbench.contracts import Simulator
+from dbench.engine.representation import Representation
 from dbench.metrics._sampling import (
-    check_positive,
     discrete_mutual_info,
     histogram_discretize,
     sample_codes,
-    with_fast_preset,
 )
-from dbench.representation import Representation
+from dbench.metrics.spec import metric
 
 FAST = {"num_train": 2000}
 
@@ -81,8 +80,8 @@ def mutual_info_score(z: np.ndarray, num_bins: int = 20) -> float:
         "gaussian_wasserstein_correlation_norm",
         "mutual_info_score",
     ),
+    fast=FAST,
 )
-@with_fast_preset(FAST)
 def unsupervised(
     sim: Simulator,
     rep: Representation,
@@ -92,7 +91,6 @@ def unsupervised(
     num_bins: int = 20,
 ) -> dict[str, float]:
     """Gaussian total correlation, Wasserstein correlation and mutual-information score."""
-    check_positive("unsupervised", num_train=num_train, num_bins=num_bins)
     _, z = sample_codes(sim, rep, rng, num_train)
     tc, wasserstein, wasserstein_norm = gaussian_scores(z)
     return {

@@ -12,7 +12,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from dbench.api import Budget
+from dbench.contracts import Budget
 from dbench.errors import UserError
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dbench.api import FitContext, Observations, Simulator
+from dbench.contracts import FitContext, Observations, Simulator
 from dbench.models.base import BaseModel, check_positive_int
 
 

@@ -1,4 +1,4 @@
-"""The VAE family as registered models; all train with the one loop of :mod:`dbench.train`.
+"""The VAE family as registered models; all train with the one loop of :mod:`dbench.models.training`.
 
 Every model encodes with the mean of q(z|x) (SPEC.md §3) and shares the kwargs ``latent_dim``,
 ``arch`` (see :mod:`dbench.models.nets`), ``decoder`` and ``lr`` (Adam) and ``compile``
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from dbench.api import Budget, FitContext, Observations, Simulator
+from dbench.contracts import Budget, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.base import BaseModel, check_positive_int
 from dbench.models.nets import ARCHS, Discriminator, build_nets, init_weights
-from dbench.train import LoopSettings, Step, fit, maybe_compile
+from dbench.models.training import LoopSettings, Step, fit, maybe_compile
 
 DEFAULT_BUDGET = Budget(steps=5000, batch_size=64)
 PAPER_BUDGET = Budget(steps=300_000, batch_size=64)

@@ -8,7 +8,7 @@ distribution over seeds, never one run, and never pooled across protocols).
 
 Rows are ranked by the headline score (``primary``) of the chosen metric, in the direction
 the metric declares (``lower_is_better``), both read from the records' ``metrics`` meta.
-Rendering (terminal, CSV, Markdown, LaTeX, HTML) lives in :mod:`dbench.tables`.
+Rendering (terminal, CSV, Markdown, LaTeX, HTML) lives in :mod:`dbench.reporting.tables`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbench.engine.store import RunRecord, flatten, iter_records
 from dbench.errors import UserError
-from dbench.results import RunRecord, flatten, iter_records
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -101,7 +101,7 @@ def metric_meta(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
 
 def _registered_meta(name: str, names: list[str], lib: set[str]) -> tuple[str, set[str]]:
     try:
-        from dbench.api import metric_info
+        from dbench.contracts import metric_info
         from dbench.registry import METRICS
 
         info = metric_info(METRICS.get(name))
@@ -324,6 +324,6 @@ def aggregate(
 # -- rendering shortcuts kept here for the CLI's existing call ---------------------------------
 def format_table(board: pd.DataFrame, fmt: str = "table", **kwargs: Any) -> str:
     """The leaderboard as text: ``table`` (terminal), ``csv``, ``markdown``, ``latex``, ``html``."""
-    from dbench.tables import render
+    from dbench.reporting.tables import render
 
     return render(board, fmt, **kwargs)

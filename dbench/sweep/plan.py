@@ -1,7 +1,7 @@
 """Sweep plans: ``--grid``/``--seeds`` expansion and TOML presets, turned into RunConfigs.
 
 A sweep is a list of :class:`TrialPlan` (one per grid point x seed); the Ray Tune side
-(:mod:`dbench.tune`) only runs them. Everything here is plain Python, so bad input fails with a
+(:mod:`dbench.sweep.driver`) only runs them. Everything here is plain Python, so bad input fails with a
 one-line :class:`UserError` before any Ray process starts.
 
 Preset files (``baselines/*.toml``) look like::
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbench.api import Budget
-from dbench.config import RunConfig, apply_settings, parse_value
+from dbench.contracts import Budget
+from dbench.engine.config import RunConfig, apply_settings, parse_value
 from dbench.errors import UserError
 
 _SEED_ITEM = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
@@ -213,8 +213,8 @@ def check_plans(plans: list[TrialPlan]) -> None:
     Models are built (cheap, and it catches bad values such as a negative beta); datasets and
     metrics are only checked against their signatures, since building a dataset may load files.
     """
+    from dbench.engine.resolve import default_metrics
     from dbench.registry import DATASETS, METRICS, MODELS
-    from dbench.run import default_metrics
 
     checked: set[str] = set()
     for plan in plans:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli_options import DataDir, ResultsDir
+from dbench.cli.options import DataDir, ResultsDir
 from dbench.errors import UserError
 
 app = typer.Typer(
@@ -67,10 +67,10 @@ def run(
     data_dir: DataDir = None,
 ) -> None:
     """Train one model on one dataset, score it, and write its run record."""
-    from dbench.api import Budget
-    from dbench.config import RunConfig, apply_settings
+    from dbench.contracts import Budget
+    from dbench.engine.config import RunConfig, apply_settings
+    from dbench.engine.run import run_one
     from dbench.registry import METRICS
-    from dbench.run import run_one
 
     config = RunConfig(
         model=model,
@@ -101,7 +101,7 @@ def run(
 
 def _named_budget(model: str, name: str | None):
     """The model's budget called ``name`` (``--steps``/``--batch-size`` still override it)."""
-    from dbench.api import Budget
+    from dbench.contracts import Budget
     from dbench.registry import MODELS
 
     if name is None:
@@ -169,7 +169,7 @@ def leaderboard(
     results_dir: ResultsDir = None,
 ) -> None:
     """Mean +- std over seeds of every score, one row per configuration, ranked."""
-    from dbench.cli_report import leaderboard_command
+    from dbench.cli.results import leaderboard_command
 
     leaderboard_command(
         results_dir,
@@ -184,17 +184,17 @@ def leaderboard(
 
 
 # -- commands contributed by feature modules (one line each) ---------------------------------
-from dbench import cli_report  # noqa: E402  (typer and stdlib only: --help stays fast)
+from dbench.cli import results as cli_report  # noqa: E402  (typer and stdlib only: --help stays fast)
 
 app.command("show")(cli_report.show)
 app.command("report")(cli_report.report)
-from dbench.cli_sweep import sweep  # noqa: E402  (typer and stdlib only)
+from dbench.cli.sweep import sweep  # noqa: E402  (typer and stdlib only)
 
 app.command()(sweep)
-from dbench.cli_data import app as data_app  # noqa: E402  (typer and stdlib only)
+from dbench.cli.data import app as data_app  # noqa: E402  (typer and stdlib only)
 
 app.add_typer(data_app, name="data")
-from dbench.cli_score import score  # noqa: E402  (typer and stdlib only)
+from dbench.cli.score import score  # noqa: E402  (typer and stdlib only)
 
 app.command("score")(score)
 

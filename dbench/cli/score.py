@@ -1,7 +1,7 @@
 """``dbench score RUN --metrics a,b``: score a saved run with more metrics (no retraining).
 
 Imports only typer and the standard library at module level, so ``dbench --help`` stays free
-of torch and scikit-learn; the work happens in :func:`dbench.rescore.rescore`.
+of torch and scikit-learn; the work happens in :func:`dbench.engine.rescore.rescore`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli_options import DataDir, ResultsDir
+from dbench.cli.options import DataDir, ResultsDir
 
 
 def parse_metric_settings(items: list[str], metrics: list[str]) -> dict[str, dict]:
     """``METRIC.key=value`` items -> ``{metric: {key: value}}`` (values parsed as JSON)."""
-    from dbench.config import parse_value
+    from dbench.engine.config import parse_value
     from dbench.errors import UserError
 
     out: dict[str, dict] = {}
@@ -42,9 +42,9 @@ def score(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Score a saved run with more metrics and merge them into its record."""
+    from dbench.engine.rescore import rescore
     from dbench.errors import UserError
     from dbench.paths import results_root
-    from dbench.rescore import rescore
 
     names = [n.strip() for n in metrics.split(",") if n.strip()]
     if not names:

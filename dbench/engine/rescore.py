@@ -2,8 +2,8 @@
 
 The model is rebuilt from the record (registry name, kwargs, saved state), the dataset from
 its name and kwargs, and every named metric is scored on one shared
-:class:`~dbench.representation.Representation` with the run's own per-metric random streams
-(:func:`dbench.run.stream_rng`), so rescoring a metric the run already has, with the same
+:class:`~dbench.engine.representation.Representation` with the run's own per-metric random streams
+(:func:`dbench.engine.run.stream_rng`), so rescoring a metric the run already has, with the same
 settings, reproduces its value. Results merge into the record, which is rewritten atomically.
 """
 
@@ -14,11 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dbench.api import metric_info
+from dbench.contracts import metric_info
+from dbench.engine.representation import Representation
+from dbench.engine.store import RunRecord, find_record, write_record
 from dbench.errors import UserError
 from dbench.registry import METRICS, MODELS
-from dbench.representation import Representation
-from dbench.results import RunRecord, find_record, write_record
 
 
 def _check_same_data(record: RunRecord, now: dict[str, Any]) -> None:
@@ -45,7 +45,7 @@ def rescore(
 
     ``metric_kwargs`` maps a metric name to its settings. Returns the updated record.
     """
-    from dbench.run import make_dataset, stream_rng
+    from dbench.engine.resolve import make_dataset, stream_rng
 
     results_dir = Path(results_dir)
     metric_kwargs = dict(metric_kwargs or {})

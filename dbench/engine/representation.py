@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.api import Observations, Simulator
+from dbench.contracts import Observations, Simulator
 from dbench.progress import progress_bar
 
 

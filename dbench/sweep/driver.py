@@ -1,10 +1,10 @@
-"""Sweeps on Ray Tune: one trial per (grid point x seed), each calling :func:`dbench.run.run_one`.
+"""Sweeps on Ray Tune: one trial per (grid point x seed), each calling :func:`dbench.engine.run.run_one`.
 
 Ray is imported inside functions only: ``import dbench`` and ``dbench --help`` never load it.
 
 How the pieces fit:
 
-* The driver expands the sweep into :class:`~dbench.presets.TrialPlan` s and hands Tune one
+* The driver expands the sweep into :class:`~dbench.sweep.plan.TrialPlan` s and hands Tune one
   ``grid_search`` over them, so Tune owns scheduling, retries, snapshots and resume.
 * A trial (:func:`_trial`) pins torch to its CPUs, calls ``run_one`` with a ``report``
   callback that forwards training progress to ``ray.tune.report`` (throttled: every report
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dbench.errors import UserError
-from dbench.presets import TrialPlan
+from dbench.sweep.plan import TrialPlan
 
 #: Ray's defaults would phone home, write ~/.ray/auth_token and print a banner per trial.
 RAY_QUIET_ENV = {
@@ -126,10 +126,10 @@ def _pin_threads(cpus: float) -> None:
 
 def expected_run_id(config: Any) -> str:
     """The run id ``run_one`` will give this config (same identity, same hash)."""
-    from dbench.api import Budget
-    from dbench.config import identity_hash
+    from dbench.contracts import Budget
+    from dbench.engine.config import identity_hash
+    from dbench.engine.run import default_metrics, make_dataset, run_identity
     from dbench.registry import MODELS
-    from dbench.run import default_metrics, make_dataset, run_identity
 
     sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
     model = MODELS.create(config.model, **config.model_kwargs)
@@ -142,7 +142,7 @@ def expected_run_id(config: Any) -> str:
 
 def _existing_record(results_dir: Path, run_id: str) -> dict | None:
     """The finished record of this run, if one is already there with every score."""
-    from dbench.results import read_record, record_path
+    from dbench.engine.store import read_record, record_path
 
     path = record_path(results_dir, run_id)
     if not path.is_file():
@@ -218,9 +218,9 @@ def _trial(config: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
-    from dbench.config import RunConfig
-    from dbench.results import artifacts_dir
-    from dbench.run import run_one
+    from dbench.engine.config import RunConfig
+    from dbench.engine.run import run_one
+    from dbench.engine.store import artifacts_dir
 
     started = time.perf_counter()
     opts = config["dbench"]
@@ -239,7 +239,7 @@ def _trial(config: dict[str, Any]) -> None:
     forward = _Forwarder(artifacts_dir(results_dir, run_id), run_id, opts["report_interval_s"])
     record = run_one(run, report=forward)
     if record["run_id"] != run_id:  # run_one's identity changed; the skip check needs fixing
-        raise RuntimeError(f"dbench.tune.expected_run_id is stale: {run_id} != {record['run_id']}")
+        raise RuntimeError(f"dbench.sweep.driver.expected_run_id is stale: {run_id} != {record['run_id']}")
     tune.report(_final_metrics(record, started, skipped=False))
 
 
@@ -444,7 +444,7 @@ def _restore(path: str) -> Any:
 def _new_tuner(plans: list[TrialPlan] | None, options: SweepOptions, path: str) -> Any:
     from ray import tune
 
-    from dbench.tune_progress import ProgressPrinter
+    from dbench.sweep.progress import ProgressPrinter
 
     if not plans:
         raise UserError("the sweep is empty")

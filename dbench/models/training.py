@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from dbench.api import Budget, FitContext, Simulator
+from dbench.contracts import Budget, FitContext, Simulator
 from dbench.errors import UserError
 from dbench.progress import progress_bar
 

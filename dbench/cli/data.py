@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli_options import DataDir
+from dbench.cli.options import DataDir
 
 app = typer.Typer(help="Prepare, inspect and preview datasets.", no_args_is_help=True)
 
@@ -25,8 +25,8 @@ def prepare(
     """Render a procedural dataset once into <data root>/cache/ so later runs start fast."""
     import time
 
+    from dbench.engine.resolve import make_dataset
     from dbench.errors import UserError
-    from dbench.run import make_dataset
 
     dataset = make_dataset(name, {}, str(data_dir) if data_dir else None)
     if not callable(getattr(dataset, "prepare", None)):
@@ -43,7 +43,7 @@ def info(
 ) -> None:
     """Factors, sizes, source, checksum and cache state of a dataset."""
     from dbench.datasets.preview import info_lines
-    from dbench.run import make_dataset
+    from dbench.engine.resolve import make_dataset
 
     dataset = make_dataset(name, {}, str(data_dir) if data_dir else None)
     typer.echo("\n".join(info_lines(name, dataset)))
@@ -58,7 +58,7 @@ def show(
 ) -> None:
     """Write a PNG: random samples, then one row per factor traversal."""
     from dbench.datasets.preview import show as draw
-    from dbench.run import make_dataset
+    from dbench.engine.resolve import make_dataset
 
     dataset = make_dataset(name, {}, str(data_dir) if data_dir else None)
     typer.echo(f"{name}: wrote {draw(dataset, out, seed=seed)}")

@@ -1,6 +1,6 @@
 """The sweep's own progress lines (Tune's reporter is silenced): one line per trial event.
 
-Imported only by :mod:`dbench.tune` once Ray is loaded. The callback is pickled into Tune's
+Imported only by :mod:`dbench.sweep.driver` once Ray is loaded. The callback is pickled into Tune's
 snapshot and comes back on ``--resume``, so all of its state is made in :meth:`setup`.
 """
 

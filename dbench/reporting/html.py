@@ -41,7 +41,7 @@ def data_uri(png: bytes) -> str:
 
 
 def _figure_html(fig: Any, caption: str) -> str:
-    from dbench.plots import png_bytes
+    from dbench.reporting.plots import png_bytes
 
     uri = data_uri(png_bytes(fig))
     text = html.escape(caption)
@@ -71,8 +71,8 @@ def build_report(
     headline score of each of the top configurations whose model can decode).
     """
     from dbench import __version__
-    from dbench.leaderboard import aggregate, filtered_runs, load_records, warn_skipped
-    from dbench.tables import caption, display_frame, html_table
+    from dbench.reporting.aggregate import aggregate, filtered_runs, load_records, warn_skipped
+    from dbench.reporting.tables import caption, display_frame, html_table
 
     records, skipped = load_records(results_dir)
     warn_skipped(skipped)
@@ -136,8 +136,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _comparison_section(runs: Any, meta: dict, compare: str) -> str:
-    from dbench.leaderboard import aggregate
-    from dbench.tables import (
+    from dbench.reporting.aggregate import aggregate
+    from dbench.reporting.tables import (
         compare_published,
         comparison_caption,
         comparison_display,
@@ -163,7 +163,7 @@ def _comparison_section(runs: Any, meta: dict, compare: str) -> str:
 
 
 def _summary_section(runs: Any, score: str, lower: bool) -> str:
-    from dbench.plots import summary_figures
+    from dbench.reporting.plots import summary_figures
 
     figures, skipped = summary_figures(runs, score, lower)
     captions = {
@@ -187,8 +187,8 @@ def _per_run_section(
     data_dir: str | None,
     limit: int,
 ) -> str:
-    from dbench.plots import class_can_decode, run_figures
     from dbench.registry import MODELS
+    from dbench.reporting.plots import class_can_decode, run_figures
 
     by_id = {r["run_id"]: r for r in records}
     parts, notes, done = [], [], 0

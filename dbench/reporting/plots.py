@@ -1,6 +1,6 @@
 """Figures for papers: summaries over runs (seaborn) and per-run latent pictures.
 
-Summary figures take the per-run frame of :func:`dbench.leaderboard.runs_frame`:
+Summary figures take the per-run frame of :func:`dbench.reporting.aggregate.runs_frame`:
 
 - score vs beta per model (the beta sweeps of Higgins et al. 2017, Fig. 7 style);
 - the distribution of a score over seeds per configuration (Locatello et al. 2019, Fig. 6/7:
@@ -72,7 +72,7 @@ def _sns():
 # -- summary figures -------------------------------------------------------------------------
 def _with_budget_label(runs: pd.DataFrame) -> pd.DataFrame:
     """Label per configuration; the budget joins the label when runs differ in it."""
-    from dbench.tables import budget_text
+    from dbench.reporting.tables import budget_text
 
     runs = runs.copy()
     if runs["budget"].nunique() > 1:
@@ -87,7 +87,7 @@ def score_vs_beta(runs: pd.DataFrame, score: str) -> Figure | None:
     (model, its other kwargs and budget); None when no run has a beta."""
     import json
 
-    from dbench.leaderboard import config_label
+    from dbench.reporting.aggregate import config_label
 
     data = _with_budget_label(runs.dropna(subset=["beta", score]))
     if data.empty:
@@ -184,9 +184,9 @@ def summary_figures(
 # -- per-run figures -------------------------------------------------------------------------
 def load_run(record: dict[str, Any], results_dir: str | os.PathLike, data_dir: str | None = None):
     """Rebuild a run's fitted model (registry name + kwargs + saved state) and its dataset."""
+    from dbench.engine.resolve import make_dataset
     from dbench.errors import UserError
     from dbench.registry import MODELS
-    from dbench.run import make_dataset
 
     config = record["config"]
     model_info = record.get("model") or {}
@@ -209,7 +209,7 @@ def _numpy(x: Any) -> np.ndarray:
 
 
 def encode(model: Any, sim: Any, v: np.ndarray) -> np.ndarray:
-    from dbench.api import Observations
+    from dbench.contracts import Observations
 
     w = sim.sample_nuisance(len(v), np.random.default_rng(0))
     obs = Observations(factors=v, nuisance=w, _render=lambda: sim.sim(v, w))
@@ -371,7 +371,7 @@ def run_figures(
     name = record["config"]["model"]
     if not can_decode(model):
         skipped.append(
-            f"latent traversals skipped: model {name!r} has no decode(z) (see dbench.plots)"
+            f"latent traversals skipped: model {name!r} has no decode(z) (see dbench.reporting.plots)"
         )
         return figures, skipped
     figures["traversals"] = latent_traversals(model, sim, kl, span=span, steps=steps, seed=seed)

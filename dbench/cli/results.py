@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dbench.cli_options import DataDir, ResultsDir
+from dbench.cli.options import DataDir, ResultsDir
 
 
 @contextmanager
@@ -56,9 +56,9 @@ def leaderboard_command(
 ) -> None:
     """The body of ``dbench leaderboard`` (declared in cli.py)."""
     from dbench.errors import UserError
-    from dbench.leaderboard import aggregate, filtered_runs, load_records, warn_skipped
     from dbench.paths import results_root
-    from dbench.tables import FORMATS, render
+    from dbench.reporting.aggregate import aggregate, filtered_runs, load_records, warn_skipped
+    from dbench.reporting.tables import FORMATS, render
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -81,8 +81,8 @@ def leaderboard_command(
 
 
 def _comparison_text(runs: Any, meta: dict, compare: str, fmt: str, width: int) -> str:
-    from dbench.leaderboard import aggregate
-    from dbench.tables import (
+    from dbench.reporting.aggregate import aggregate
+    from dbench.reporting.tables import (
         compare_published,
         comparison_caption,
         comparison_display,
@@ -101,7 +101,7 @@ def _comparison_text(runs: Any, meta: dict, compare: str, fmt: str, width: int) 
 
 
 def _write_summary_plots(runs: Any, board: Any, folder: Path) -> None:
-    from dbench.plots import save, summary_figures
+    from dbench.reporting.plots import save, summary_figures
 
     score = board.attrs.get("rank_by")
     if not score:
@@ -126,9 +126,9 @@ def show(
     data_dir: DataDir = None,
 ) -> None:
     """Per-run figures from a saved model: latent traversals, KL per latent, 2-D latent maps."""
+    from dbench.engine.store import find_record
     from dbench.paths import results_root
-    from dbench.plots import run_figures, save
-    from dbench.results import find_record
+    from dbench.reporting.plots import run_figures, save
 
     root = results_root(results_dir)
     record = find_record(root, run)
@@ -162,7 +162,7 @@ def report(
 ) -> None:
     """One self-contained HTML page: leaderboard, published comparison and figures."""
     from dbench.paths import results_root
-    from dbench.report import build_report
+    from dbench.reporting.html import build_report
 
     with _warnings_to_stderr():
         build_report(

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli_options import DataDir, ResultsDir
+from dbench.cli.options import DataDir, ResultsDir
 from dbench.errors import UserError
 
 
@@ -96,7 +96,7 @@ def sweep(
     data = str(data_root(data_dir).resolve())
 
     if address:  # fail in a second, before planning imports the datasets and metrics
-        from dbench.tune import check_address
+        from dbench.sweep.driver import check_address
 
         check_address(address)
     plans = None
@@ -122,7 +122,7 @@ def sweep(
         if "/" in sweep_name:
             raise UserError(f"--name {sweep_name!r}: no '/' in sweep names")
 
-    from dbench.tune import SweepOptions, run_sweep
+    from dbench.sweep.driver import SweepOptions, run_sweep
 
     options = SweepOptions(
         name=sweep_name,
@@ -147,7 +147,7 @@ def sweep(
 
 
 def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device, data, results):
-    from dbench.presets import (
+    from dbench.sweep.plan import (
         SweepRequest,
         expand,
         load_preset,

@@ -320,7 +320,7 @@ def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins201
 def _published_label(pub: Any) -> str:
     if not pub["dbench_model"]:
         return "–"
-    from dbench.leaderboard import config_label
+    from dbench.reporting.aggregate import config_label
 
     return config_label(pub["dbench_model"], json.loads(pub["dbench_kwargs"] or "{}"))
 

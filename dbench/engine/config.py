@@ -1,0 +1,46 @@
+"""RunConfig: everything that defines a run (settings reach it through :mod:`dbench.engine.settings`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dbench.contracts import Budget
+from dbench.errors import UserError
+
+
+@dataclass
+class RunConfig:
+    """One run: a model (with kwargs) trained and scored on one dataset with one seed.
+
+    ``metrics=None`` means every registered metric marked cheap. ``metric_kwargs`` maps a metric
+    name to its settings. ``data_dir``/``results_dir`` default to ``$DBENCH_DATA`` /
+    ``$DBENCH_RESULTS`` or ``./datasets`` / ``./results``.
+    """
+
+    model: str
+    dataset: str = "dsprites"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    metrics: list[str] | None = None
+    metric_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    device: str = "auto"
+    data_dir: str | None = None
+    results_dir: str | None = None
+    resume: bool = False
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.budget, dict):
+            self.budget = Budget(**self.budget)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"seed must be a non-negative integer; got {self.seed!r}")
+        for name in ("steps", "batch_size"):
+            value = getattr(self.budget, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise UserError(f"budget {name} must be a non-negative integer; got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,95 @@
+"""From a :class:`RunConfig` to a concrete run: dataset, model, budget, metrics, identity, id.
+
+This is the one place that decides what a run *is*. ``run_one``, the sweep trials (which skip
+runs whose record exists) and rescoring all call :func:`resolve_run`, so a run id can never
+be computed two ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dbench.contracts import Budget
+from dbench.engine.config import RunConfig
+from dbench.engine.settings import check_config
+from dbench.paths import data_root
+from dbench.registry import DATASETS, METRICS
+
+
+def default_metrics() -> list[str]:
+    """The metrics ``dbench run`` scores when none are named: those declared cheap."""
+    return [n for n in METRICS.names() if METRICS.get(n).cheap]
+
+
+def stream_rng(seed: int, stream: str) -> np.random.Generator:
+    """An independent generator per named stream, so adding a metric changes no other score."""
+    key = int.from_bytes(hashlib.sha256(stream.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, key])
+
+
+def make_dataset(name: str, kwargs: dict[str, Any], data_dir: str | None = None) -> Any:
+    """A dataset by name; ``data_dir`` is passed to datasets that read files."""
+    cls = DATASETS.get(name)
+    kwargs = dict(kwargs)
+    if "data_dir" in inspect.signature(cls).parameters:
+        kwargs.setdefault("data_dir", str(data_root(data_dir)))
+    return DATASETS.create(name, **kwargs)
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """Short stable hash of a run's identity (sorted JSON)."""
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def run_identity(config: RunConfig, budget: Budget, source: str, metrics: list[str]) -> dict:
+    """What makes two runs the same run (and so share a run id)."""
+    return {
+        "model": config.model,
+        "model_kwargs": config.model_kwargs,
+        "dataset": config.dataset,
+        "dataset_kwargs": config.dataset_kwargs,
+        "source": source,
+        "budget": budget.as_dict(),
+        "metrics": metrics,
+        "metric_kwargs": config.metric_kwargs,
+        "seed": config.seed,
+    }
+
+
+@dataclass
+class ResolvedRun:
+    """A run with every default filled in; nothing trained yet."""
+
+    config: RunConfig
+    sim: Any
+    model: Any
+    budget: Budget
+    metrics: list[str]
+    specs: dict[str, Any]
+    dataset_info: dict[str, Any]
+    identity: dict[str, Any]
+    run_id: str
+
+
+def resolve_run(config: RunConfig) -> ResolvedRun:
+    """Check ``config``, build its dataset and (unfitted) model, and name the run."""
+    metrics = list(config.metrics) if config.metrics is not None else default_metrics()
+    model = check_config(config, metrics)  # every setting checked before any work
+    sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
+    specs = {name: METRICS.get(name) for name in metrics}
+    for name, spec in specs.items():  # what each metric needs of this dataset
+        spec.check(config.metric_kwargs.get(name, {}), sim)
+    budget = config.budget.resolved(getattr(model, "default_budget", Budget()))
+    dataset_info = sim.describe()
+    identity = run_identity(config, budget, str(dataset_info.get("source")), metrics)
+    run_id = f"{config.dataset}-{config.model}-{identity_hash(identity)}-s{config.seed}"
+    return ResolvedRun(
+        config, sim, model, budget, metrics, specs, dataset_info, identity, run_id
+    )

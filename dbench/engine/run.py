@@ -1,0 +1,116 @@
+"""``run_one(config) -> RunRecord``: the only code path that trains and scores.
+
+The CLI's ``run``, every Ray Tune trial of ``sweep`` and the Python API all call it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from dbench.contracts import FitContext, HasParams
+from dbench.engine.config import RunConfig
+from dbench.engine.environment import environment, resolve_device
+from dbench.engine.resolve import ResolvedRun, resolve_run, stream_rng
+from dbench.engine.scoring import score_all
+from dbench.engine.store import (
+    SCHEMA_VERSION,
+    RunRecord,
+    artifacts_dir,
+    ensure_writable,
+    write_record,
+)
+from dbench.paths import results_root
+from dbench.registry import MODELS
+
+
+def run_one(
+    config: RunConfig, report: Any = None, *, resolved: ResolvedRun | None = None
+) -> RunRecord:
+    """Train ``config.model`` on ``config.dataset``, score it, write and return the record.
+
+    ``report(**metrics)`` receives training progress (Ray Tune passes its reporter here);
+    ``resolved`` is ``resolve_run(config)`` when the caller already has it.
+    """
+    started = time.perf_counter()
+    results_dir = results_root(config.results_dir)
+    ensure_writable(results_dir)
+    run = resolved or resolve_run(config)
+    device = resolve_device(config.device)
+    model, sim = run.model, run.sim
+
+    workdir = artifacts_dir(results_dir, run.run_id)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ctx = FitContext(
+        device=device,
+        budget=run.budget,
+        workdir=workdir,
+        resume=config.resume,
+        show_progress=config.show_progress,
+        report=report or (lambda **_: None),
+    )
+    if config.show_progress:
+        print(
+            f"fitting {config.model} on {config.dataset} ({run.dataset_info.get('source')}), "
+            f"seed {config.seed}, device {device}",
+            file=sys.stderr,
+            flush=True,
+        )
+    fit_start = time.perf_counter()
+    model.fit(sim, stream_rng(config.seed, "fit"), ctx)
+    fit_seconds = time.perf_counter() - fit_start
+    model.save(workdir / "model.state")
+
+    scored = score_all(
+        sim,
+        model.encode,
+        run.specs,
+        config.metric_kwargs,
+        config.seed,
+        show_progress=config.show_progress,
+    )
+    record: RunRecord = {
+        "schema": SCHEMA_VERSION,
+        "run_id": run.run_id,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": {**config.to_dict(), "budget": run.budget.as_dict()},
+        "identity": run.identity,
+        "model": {
+            "name": config.model,
+            "kwargs": config.model_kwargs,
+            "params": jsonable(model.get_params()) if isinstance(model, HasParams) else {},
+            "origin": MODELS.entry(config.model).origin,
+            "state_file": str((workdir / "model.state").relative_to(results_dir)),
+        },
+        "dataset": run.dataset_info,
+        "budget": run.budget.as_dict(),
+        "training": jsonable(getattr(model, "fit_info_", {})),
+        "scores": scored.scores,
+        "metrics": scored.meta,
+        "representation": scored.representation,
+        "timings": {
+            "fit_s": fit_seconds,
+            "metrics_s": scored.seconds,
+            "total_s": time.perf_counter() - started,
+        },
+        "environment": environment(device),
+    }
+    path = write_record(results_dir, record)
+    return {**record, "path": str(path)}
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars and arrays become numbers and lists)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
