@@ -1,6 +1,6 @@
 """How close is the procedural dSprites renderer to the real dataset, and how fast is it?
 
-Compares the renderer with the 320 real frames of ``dsprites.gif`` (SPEC.md §2, kept in
+Compares the renderer with the 320 real frames of ``dsprites.gif`` (kept in
 ``shared/reference/dsprites/``): IoU of lit pixels overall, per shape and per scale, and the
 lit-pixel counts at orientation 0 against SPEC's. Then times rendering + bit packing
 (images/s) on whole grid blocks, the way ``compact_table`` and ``prepare`` render.
@@ -32,7 +32,7 @@ from dbench.datasets.dsprites_render import (
 from dbench.datasets.files import pack_rows
 
 SHAPES = ("square", "ellipse", "heart")
-SPEC_LIT = {  # SPEC.md §2: lit pixels at orientation 0, scale 0.5 .. 1.0
+SPEC_LIT = {  # measured from the real frames: lit pixels at orientation 0, scale 0.5 .. 1.0
     "square": (100, 144, 196, 256, 324, 400),
     "ellipse": (76, 104, 144, 184, 228, 288),
     "heart": (58, 84, 108, 140, 182, 222),

@@ -141,7 +141,7 @@ def synthetic_simulator(n_images: int):
 def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
     from dbench.contracts import Budget, FitContext
     from dbench.models.training import LoopSettings
-    from dbench.models.vae import BetaVAE
+    from dbench.models.vae_family import BetaVAE
 
     model = BetaVAE(beta=4.0)
     model.loop = LoopSettings(eval_sample=64)

@@ -1,7 +1,10 @@
 """dbench: a benchmark harness for disentangled representation learning.
 
 The public API is imported lazily so that ``import dbench`` (and the CLI's ``--help``)
-stays fast: nothing heavy (torch, ray, seaborn) loads until it is used.
+stays fast: nothing heavy (torch, ray, seaborn) loads until it is used. A resolved name is
+stored on the package, so it stays the function or class it names however often it is
+called; no public name is also a submodule's name, so importing a submodule never
+replaces one (``tests/test_layout.py`` checks both).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ _API = {
     "Representation": "dbench.engine.representation:Representation",
     "UserError": "dbench.errors:UserError",
     "run_one": "dbench.engine.run:run_one",
-    "load_runs": "dbench.engine.store:load_runs",
+    "load_runs": "dbench.reporting.runs:load_runs",
     "leaderboard": "dbench.reporting.aggregate:leaderboard",
     "get_dataset": "dbench.api:get_dataset",
     "get_model": "dbench.api:get_model",
@@ -34,4 +37,10 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     module_name, _, attr = _API[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,4 @@
-"""The contracts every dataset, model and metric honours (see DESIGN.md).
+"""The contracts every dataset, model and metric honours (docs/ARCHITECTURE.md).
 
 Three protocols and the small value types they exchange. Nothing here imports torch at module
 level, so ``import dbench`` and ``dbench --help`` stay fast.
@@ -21,7 +21,6 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
 
 
 @runtime_checkable
@@ -125,7 +124,6 @@ class Model(Protocol):
     def save(self, path: Path) -> None: ...
 
     def load(self, path: Path) -> Model: ...
-
 
 
 # -- declared capabilities ---------------------------------------------------------------------

@@ -111,12 +111,12 @@ MODELS = Registry(
         "pca": "dbench.models.baselines:PCAModel",
         "ica": "dbench.models.baselines:ICAModel",
         "vae": "dbench.models.vae:VAE",
-        "betavae": "dbench.models.vae:BetaVAE",
-        "vae_untrained": "dbench.models.vae:UntrainedVAE",
-        "annealedvae": "dbench.models.vae:AnnealedVAE",
-        "factorvae": "dbench.models.vae:FactorVAE",
-        "betatcvae": "dbench.models.vae:BetaTCVAE",
-        "dipvae": "dbench.models.vae:DIPVAE",
+        "betavae": "dbench.models.vae_family:BetaVAE",
+        "vae_untrained": "dbench.models.vae_family:UntrainedVAE",
+        "annealedvae": "dbench.models.vae_family:AnnealedVAE",
+        "factorvae": "dbench.models.vae_family:FactorVAE",
+        "betatcvae": "dbench.models.vae_family:BetaTCVAE",
+        "dipvae": "dbench.models.vae_family:DIPVAE",
     },
 )
 

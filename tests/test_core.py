@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from dbench.contracts import Budget, Observations
-from dbench.engine.config import RunConfig, apply_settings
+from dbench.engine.config import RunConfig
+from dbench.engine.settings import apply, merge, parse_items
 from dbench.engine.representation import Representation
-from dbench.engine.store import iter_records, read_record, write_json_atomic
+from dbench.atomic import write_json
+from dbench.engine.store import iter_records, read_record
 from dbench.errors import UserError
 from dbench.registry import MODELS, Registry
 
@@ -72,11 +74,8 @@ def test_two_components_claiming_one_name_is_an_error_naming_both(tmp_path, monk
 
 def test_settings_are_routed_by_scope():
     config = RunConfig(model="pca")
-    apply_settings(
-        config,
-        ["n_components=5", "dataset.source=procedural", "budget.steps=7", "higgins.num_eval=9"],
-        ["higgins"],
-    )
+    items = ["n_components=5", "dataset.source=procedural", "budget.steps=7", "higgins.num_eval=9"]
+    apply(config, parse_items(items))
     assert config.model_kwargs == {"n_components": 5}
     assert config.dataset_kwargs == {"source": "procedural"}
     assert config.budget == Budget(steps=7)
@@ -89,12 +88,22 @@ def test_settings_are_routed_by_scope():
 )
 def test_bad_settings_are_user_errors(item, message):
     with pytest.raises(UserError, match=message):
-        apply_settings(RunConfig(model="pca"), [item], ["higgins"])
+        apply(RunConfig(model="pca"), parse_items([item]))
 
 
 def test_negative_budget_is_rejected():
     with pytest.raises(UserError, match="steps"):
-        apply_settings(RunConfig(model="pca"), ["budget.steps=-1"], [])
+        apply(RunConfig(model="pca"), parse_items(["budget.steps=-1"]))
+
+
+def test_settings_layers_merge_in_one_order_and_stay_typed():
+    defaults = {"beta": 4.0, "higgins.exclude_factors": []}
+    preset = {"beta": 8, "higgins.exclude_factors": ["shape"]}  # typed, as TOML gives them
+    command_line = parse_items(["beta=16"])
+    merged = merge(defaults, preset, command_line)
+    assert merged == {"beta": 16, "higgins.exclude_factors": ["shape"]}
+    config = apply(RunConfig(model="betavae"), merged)
+    assert config.metric_kwargs["higgins"]["exclude_factors"] == ["shape"]
 
 
 # -- representation cache ---------------------------------------------------------------------
@@ -137,7 +146,7 @@ def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
     target = tmp_path / "r.json"
     target.write_text('{"old": "record"}')
     with pytest.raises(RuntimeError):
-        write_json_atomic(target, {"a": 1, "z": Unserialisable()})
+        write_json(target, {"a": 1, "z": Unserialisable()})
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left
     assert json.loads(target.read_text()) == {"old": "record"}  # old content intact
 
@@ -165,3 +174,22 @@ def test_package_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_model_scoped_setting_ranks_by_its_layer_not_its_key_order():
+    from dbench.sweep.plan import expand
+    from dbench.sweep.presets import preset_requests
+
+    preset = {
+        "path": "inline",
+        "settings": {"n_samples": 100},
+        "runs": [{"model": "pca", "settings": {"pca.n_samples": 200}}, {"model": "ica"}],
+    }
+    kwargs = {p.config.model: p.config.model_kwargs for p in expand(preset_requests(preset))}
+    assert kwargs == {"pca": {"n_samples": 200}, "ica": {"n_samples": 100}}
+    command_line = parse_items(["n_samples=300"])
+    plans = expand(preset_requests(preset, settings=command_line))
+    assert {p.config.model: p.config.model_kwargs["n_samples"] for p in plans} == {
+        "pca": 300,
+        "ica": 300,
+    }

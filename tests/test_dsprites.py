@@ -28,7 +28,7 @@ from dbench.datasets.files import BitDecoder, pack_bits_torch, pack_rows
 from dbench.errors import UserError
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dsprites"
-SPEC_LIT = {  # SPEC.md §2: lit pixels at orientation 0 for scale 0.5 .. 1.0
+SPEC_LIT = {  # measured from the real frames: lit pixels at orientation 0 for scale 0.5 .. 1.0
     0: (100, 144, 196, 256, 324, 400),
     1: (76, 104, 144, 184, 228, 288),
     2: (58, 84, 108, 140, 182, 222),
@@ -67,7 +67,7 @@ def test_render_is_deterministic_and_binary(tmp_path):
     again = sim.sim(np.concatenate([v[::-1], v[:5]]))
     assert torch.equal(again[:48].flip(0), x)
     assert torch.equal(again[48:], x[:5])
-    # posX moves along columns, posY along rows (SPEC.md §2)
+    # posX moves along columns, posY along rows (the public file's layout)
     img = render(np.array([[0, 5, 0, 31, 0]]))[0]
     rows, cols = torch.nonzero(img, as_tuple=True)
     assert cols.float().mean() > 40 and rows.float().mean() < 24

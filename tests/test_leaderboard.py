@@ -22,7 +22,8 @@ from dbench.engine.store import write_record
 from dbench.errors import UserError
 from dbench.registry import DATASETS, Entry
 from dbench.reporting.aggregate import leaderboard
-from dbench.reporting.tables import compare_published, load_published, render
+from dbench.reporting.published import compare_published, load_published
+from dbench.reporting.tables import render
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"higgins": {"num_train": 200, "num_eval": 100, "batch_size": 8}}

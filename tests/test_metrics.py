@@ -103,9 +103,9 @@ def test_metric_declares_its_scores(scores, name):
     keys = set(scores[(name, "identity")])
     assert fn.primary in keys
     assert set(fn.lower_is_better) <= keys
-    assert isinstance(fn.metric_version, str) and isinstance(fn.cheap, bool)
+    assert isinstance(fn.version, str) and isinstance(fn.cheap, bool)
     assert all(isinstance(v, float) and np.isfinite(v) for v in scores[(name, "noise")].values())
-    assert fn.fast_preset, "every built-in metric has a fast preset for tests and the CLI"
+    assert fn.fast, "every built-in metric has a fast preset for tests and the CLI"
 
 
 def test_fast_preset_yields_to_explicit_settings():
@@ -196,7 +196,7 @@ def test_nuisance_datasets_fall_back_to_encoding_what_is_sampled():
         sim, lambda obs: np.hstack([standardised(obs), 0.01 * np.asarray(obs.nuisance)])
     )
     out = score_with("mig", sim, rep)
-    assert rep.encoded == rep.requested == METRICS.get("mig").fast_preset["num_train"]
+    assert rep.encoded == rep.requested == METRICS.get("mig").fast["num_train"]
     assert out["mig"] >= 0.8  # the jitter dimension carries no factor information
 
 
@@ -466,16 +466,33 @@ def test_rescore_reproduces_and_extends_a_saved_pca_run(tmp_path):
     assert len(list((tmp_path / "runs").glob("*.json"))) == 1  # rewritten in place
 
 
-def test_score_cli_errors_are_one_line(tmp_path):
-    from dbench.cli.score import parse_metric_settings
+def test_score_cli_errors_are_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
 
-    assert parse_metric_settings(["mig.fast=true", "mig.num_bins=30"], ["mig"]) == {
-        "mig": {"fast": True, "num_bins": 30}
-    }
-    with pytest.raises(UserError, match="not one of"):
-        parse_metric_settings(["dci.fast=true"], ["mig"])
-    with pytest.raises(UserError, match="METRIC.key=value"):
-        parse_metric_settings(["fast=true"], ["mig"])
+    from dbench.cli import app
+
+    given = []  # --set reaches rescore through parse_items and route, as METRIC -> settings
+
+    def fake_rescore(results_dir, run, metrics, metric_kwargs, **_):
+        given.append(metric_kwargs)
+        return {"run_id": run, "scores": {m: {} for m in metrics}, "path": "record.json"}
+
+    with monkeypatch.context() as mp:
+        mp.setattr("dbench.engine.rescore.rescore", fake_rescore)
+        base = ["score", "RUN", "--metrics", "mig", "--results-dir", str(tmp_path)]
+        ok = CliRunner().invoke(app, [*base, "--set", "mig.fast=true", "--set", "mig.num_bins=30"])
+        assert ok.exit_code == 0, ok.output
+        assert given == [{"mig": {"fast": True, "num_bins": 30}}]
+        for item, message in [
+            ("dci.fast=true", "'dci' is not one of --metrics"),
+            ("fast=true", "METRIC.key=value"),
+            ("dataset.source=file", "METRIC.key=value"),
+            ("mig.fast", "expects key=value"),
+        ]:
+            result = CliRunner().invoke(app, [*base, "--set", item])
+            assert isinstance(result.exception, UserError), result.output
+            assert message in str(result.exception)
+        assert len(given) == 1  # rejected settings never reach rescore
     from dbench.engine.rescore import rescore
 
     with pytest.raises(UserError, match="no run matching"):

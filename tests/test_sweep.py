@@ -25,18 +25,11 @@ from pathlib import Path
 import pytest
 
 from dbench.errors import UserError
-from dbench.sweep.plan import (
-    SweepRequest,
-    available_presets,
-    expand,
-    load_preset,
-    parse_grid,
-    parse_seeds,
-    preset_requests,
-)
+from dbench.sweep.plan import SweepRequest, expand, parse_grid, parse_seeds
+from dbench.sweep.presets import available_presets, load_preset, preset_requests
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["higgins.num_train=100", "higgins.num_eval=50", "higgins.batch_size=4"]
+FAST = {"higgins.num_train": 100, "higgins.num_eval": 50, "higgins.batch_size": 4}
 
 PLUGIN = textwrap.dedent(
     '''
@@ -151,7 +144,7 @@ def ray_local(plugin_dir):
     processes should not linger while the rest of the suite runs on a 2-core machine.
     """
     ray = pytest.importorskip("ray")
-    from dbench.sweep.driver import quiet_ray_env
+    from dbench.sweep.ray_env import quiet_ray_env
 
     quiet_ray_env()
     temp = Path(tempfile.mkdtemp(prefix="dbr"))  # short: Ray's socket paths live in it
@@ -181,7 +174,6 @@ def _options(tmp_path: Path, name: str, **kw):
 
 
 def _toy_plans(results: Path, grid=None, seeds=(0, 1), **settings):
-    extra = [f"{k}={json.dumps(v)}" for k, v in settings.items()]
     return expand(
         [
             SweepRequest(
@@ -189,7 +181,7 @@ def _toy_plans(results: Path, grid=None, seeds=(0, 1), **settings):
                 dataset="sweeptoy",
                 grid=grid or {},
                 seeds=list(seeds),
-                settings=FAST + extra,
+                settings={**FAST, **settings},
                 metrics=["higgins"],
             )
         ],
@@ -233,14 +225,16 @@ def test_grid_expands_to_the_cartesian_product_with_scoped_keys(plugin_dir, tmp_
     [
         ({"model": "nosuchmodel"}, "unknown model"),
         ({"model": "oracle", "grid": {"bogus": [1]}}, "bad arguments for model 'oracle'"),
-        ({"model": "oracle", "grid": {"higgins.bogus": [1]}}, "bad settings for metric"),
+        ({"model": "oracle", "grid": {"higgins.bogus": [1]}}, "higgins: unknown setting 'bogus'"),
+        ({"model": "oracle", "grid": {"higgins.num_eval": [-1]}}, "num_eval must be positive"),
         ({"model": "oracle", "grid": {"nope.x": [1]}}, "unknown scope"),
-        ({"model": "oracle", "settings": ["pca.n_samples=5"]}, "'pca' is not in this sweep"),
+        ({"model": "oracle", "settings": {"pca.n_samples": 5}}, "'pca' is not in this sweep"),
+        ({"model": "oracle", "metrics": ["mig"], "settings": FAST}, "not scored here"),
     ],
 )
-def test_bad_sweeps_fail_before_ray(request_kw, message):
+def test_bad_sweeps_fail_before_ray(plugin_dir, request_kw, message):
     with pytest.raises(UserError, match=message):
-        expand([SweepRequest(dataset="sweeptoy", metrics=["higgins"], **request_kw)])
+        expand([SweepRequest(**{"dataset": "sweeptoy", "metrics": ["higgins"], **request_kw})])
 
 
 def test_presets_load_and_unknown_ones_list_the_available():
@@ -248,11 +242,75 @@ def test_presets_load_and_unknown_ones_list_the_available():
     preset = load_preset("higgins2017")
     models = [r["model"] for r in preset["runs"]]
     assert models == ["oracle", "raw", "pca", "ica", "vae_untrained", "vae", "betavae"]
-    requests = preset_requests(preset, seeds=[0], settings=["pca.n_samples=300"])
+    requests = preset_requests(preset, seeds=[0], settings={"pca.n_samples": 300})
     pca = next(r for r in requests if r.model == "pca")
     assert pca.seeds == [0]
+    # command line > the run's settings > the preset's top-level settings
+    assert pca.settings["n_samples"] == 10000 and pca.settings["pca.n_samples"] == 300
+    assert pca.settings["higgins.num_train"] == 10000
+    plans = {p.config.model: p.config for p in expand(requests)}
+    assert plans["pca"].model_kwargs == {"n_components": 10, "n_samples": 300}
+    assert plans["ica"].model_kwargs["n_samples"] == 10000  # pca.* reaches pca runs only
+    assert plans["oracle"].metric_kwargs["higgins"]["num_eval"] == 5000
     with pytest.raises(UserError, match="available: .*higgins2017"):
         load_preset("higins2017")
+
+
+def _write_preset(tmp_path: Path, text: str) -> dict:
+    path = tmp_path / "typed.toml"
+    path.write_text(textwrap.dedent(text))
+    return load_preset(str(path))
+
+
+def test_preset_values_stay_typed(plugin_dir, tmp_path):
+    """TOML values reach the RunConfig as TOML typed them: lists stay lists, no text round trip."""
+    preset = _write_preset(
+        tmp_path,
+        """
+        dataset = "sweeptoy"
+        metrics = ["higgins"]
+        settings = { "higgins.exclude_factors" = ["col"], "higgins.num_eval" = 10, pause = 0.1 }
+
+        [[runs]]
+        model = "slow_oracle"
+        settings = { beta = [1.0, 2.5], pause = 0.2, "budget.steps" = 4 }
+        grid = { "higgins.num_train" = [20, 30] }
+        """,
+    )
+    requests = preset_requests(preset, settings={"higgins.num_eval": 20})
+    plans = expand(requests)
+    assert [p.config.metric_kwargs["higgins"]["num_train"] for p in plans] == [20, 30]
+    config = plans[0].config
+    assert config.model_kwargs == {"beta": [1.0, 2.5], "pause": 0.2}  # run > top
+    assert config.metric_kwargs["higgins"]["exclude_factors"] == ["col"]
+    assert config.metric_kwargs["higgins"]["num_eval"] == 20  # command line > preset
+    assert config.budget.steps == 4 and config.seed == 0
+    # --steps wins over a preset's budget.steps
+    (steps,) = expand(preset_requests(preset, grid={"higgins.num_train": [20]}, steps=7))
+    assert steps.config.budget.steps == 7
+
+
+def test_preset_model_scoped_settings_reach_only_that_model(plugin_dir, tmp_path):
+    preset = _write_preset(
+        tmp_path,
+        """
+        dataset = "sweeptoy"
+        metrics = ["higgins"]
+        settings = { "slow_oracle.pause" = 0.5, "higgins.exclude_factors" = ["row"] }
+
+        [[runs]]
+        model = "oracle"
+
+        [[runs]]
+        model = "slow_oracle"
+        """,
+    )
+    oracle, slow = (p.config for p in expand(preset_requests(preset)))
+    assert oracle.model == "oracle" and oracle.model_kwargs == {}
+    assert slow.model_kwargs == {"pause": 0.5}
+    assert oracle.metric_kwargs == slow.metric_kwargs == {"higgins": {"exclude_factors": ["row"]}}
+    with pytest.raises(UserError, match="higgins: exclude_factors must be a list"):
+        expand(preset_requests(preset, settings={"higgins.exclude_factors": "row"}))
 
 
 # -- real sweeps ---------------------------------------------------------------------------------
@@ -340,7 +398,7 @@ def _cli_env(plugin_dir: Path, ray_tmp: Path) -> dict[str, str]:
 
 
 def _toy_cli_args(results: Path, *extra: str) -> list[str]:
-    sets = [f"--set={s}" for s in FAST]
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in FAST.items()]
     return [
         *("sweep", "--model", "slow_oracle", "--dataset", "sweeptoy", "--metrics", "higgins"),
         *sets,

@@ -9,7 +9,7 @@ import torch
 from dbench.contracts import Budget, FitContext
 from dbench.errors import UserError
 from dbench.models.training import CHECKPOINT, LoopSettings, TrainingDiverged
-from dbench.models.vae import BetaVAE, FactorVAE
+from dbench.models.vae_family import BetaVAE, FactorVAE
 from tests._toy import ToyGrey, ToySquares
 
 FAST = LoopSettings(log_every=2, report_every=2, checkpoint_every=4, eval_sample=32)

@@ -13,7 +13,8 @@ from dbench.contracts import Budget, FitContext, Observations
 from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.training import LoopSettings
-from dbench.models.vae import PAPER_BUDGET, BetaVAE, UntrainedVAE
+from dbench.models.vae import PAPER_BUDGET
+from dbench.models.vae_family import BetaVAE, UntrainedVAE
 from dbench.registry import MODELS
 from tests._toy import ToyGrey, ToySquares
 

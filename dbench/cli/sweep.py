@@ -96,7 +96,7 @@ def sweep(
     data = str(data_root(data_dir).resolve())
 
     if address:  # fail in a second, before planning imports the datasets and metrics
-        from dbench.sweep.driver import check_address
+        from dbench.sweep.ray_env import check_address
 
         check_address(address)
     plans = None
@@ -147,14 +147,9 @@ def sweep(
 
 
 def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device, data, results):
-    from dbench.sweep.plan import (
-        SweepRequest,
-        expand,
-        load_preset,
-        parse_grid,
-        parse_seeds,
-        preset_requests,
-    )
+    from dbench.engine.settings import parse_items
+    from dbench.sweep.plan import SweepRequest, expand, parse_grid, parse_seeds
+    from dbench.sweep.presets import load_preset, preset_requests
 
     seed_list = parse_seeds(seeds) if seeds is not None else None
     metric_list = None
@@ -163,6 +158,7 @@ def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device,
         if not metric_list:
             raise UserError("--metrics needs at least one metric name")
     grid_dict = parse_grid(grid or [])
+    set_dict = parse_items(settings or [], "--set")
     if preset:
         if model:
             raise UserError("give --model or --preset, not both")
@@ -172,7 +168,7 @@ def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device,
             dataset=dataset,
             seeds=seed_list,
             metrics=metric_list,
-            settings=settings,
+            settings=set_dict,
             grid=grid_dict,
             steps=steps,
         )
@@ -184,7 +180,7 @@ def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device,
                 dataset=dataset or "dsprites",
                 grid=grid_dict,
                 seeds=seed_list,
-                settings=list(settings or []),
+                settings=set_dict,
                 metrics=metric_list,
                 steps=steps,
             )

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dbench.errors import UserError
-
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -100,9 +98,3 @@ class GridSimulator:
             "source": "procedural",
             "checksum": None,
         }
-
-
-def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
-    if value not in choices:
-        raise UserError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
-    return value

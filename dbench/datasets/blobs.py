@@ -1,8 +1,8 @@
-"""Synthetic Gaussian blobs (Burgess et al. 2018, Fig. 1; SPEC.md §2).
+"""Synthetic Gaussian blobs (Burgess et al. 2018, Fig. 1).
 
 One bright 2-D Gaussian blob on a black 64x64 grey image; the generative factors are its x and
 y position on a grid. The paper gives neither the blob width nor the number of positions
-(SPEC.md marks them *unconfirmed*); our defaults, both keyword arguments:
+(the paper does not state them); our defaults, both keyword arguments:
 
 - ``grid=32`` positions per axis, like dSprites' 32 positions, so the two datasets' position
   factors are directly comparable;

@@ -1,6 +1,6 @@
 """dSprites (Matthey et al. 2017) as a ground-truth simulator, from any of three sources.
 
-SPEC.md §2: 737,280 binary 64x64 images over shape (3) x scale (6) x orientation (40) x
+Matthey et al. 2017: 737,280 binary 64x64 images over shape (3) x scale (6) x orientation (40) x
 posX (32) x posY (32), grid index ``245760*shape + 40960*scale + 1024*orientation +
 32*posX + posY`` (posY fastest). The colour factor of the files has one value and is dropped.
 
@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from dbench.datasets.base import CompactTable, GridSimulator, check_choice
+from dbench.checks import check_choice
+from dbench.datasets.base import CompactTable, GridSimulator
 from dbench.datasets.dsprites_render import RENDERER_VERSION, SpriteParams, grid_blocks, render
 from dbench.datasets.files import (
     BitDecoder,
@@ -52,7 +53,7 @@ _PREPARE_HINT = "run `dbench data prepare dsprites`"
 
 
 class DSprites(GridSimulator):
-    """dSprites: shape, scale, orientation, posX, posY (SPEC.md §2); no nuisance factors."""
+    """dSprites: shape, scale, orientation, posX, posY (Matthey et al. 2017); no nuisance factors."""
 
     name = "dsprites"
     factor_names = ("shape", "scale", "orientation", "posX", "posY")

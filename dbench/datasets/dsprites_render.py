@@ -1,6 +1,6 @@
 """Procedural dSprites renderer: exact area coverage on a 1/31-pixel lattice, in torch.
 
-Geometry (SPEC.md §2, measured from the 320 frames of the public ``dsprites.gif``): pixel i
+Geometry (measured from the 320 frames of the public ``dsprites.gif``): pixel i
 spans [i, i+1); the sprite centre is ``16 + 32*pos`` with ``pos = k/31``, so its fractional
 part is always a multiple of 1/31 px. Sampling every pixel on a 31x31 lattice therefore makes
 every position of the grid a whole-cell shift of one fine mask per (shape, scale, orientation):
@@ -9,7 +9,7 @@ four lookups. Coverage is exact to 1/961 of a pixel, and the full 737,280-image 
 720 masks plus a gather, instead of 961 inside-tests per pixel per image.
 
 A pixel is lit when its coverage reaches the shape's threshold (square 0.91, ellipse 0.5,
-heart 0.6275: SPEC.md §2's ~0.64, refitted). Everything is plain torch, so it runs on CUDA as
+heart 0.6275: an earlier ~0.64 estimate, refitted). Everything is plain torch, so it runs on CUDA as
 well as CPU; the result does not depend on how images are batched.
 """
 
@@ -39,7 +39,7 @@ N_POS = 32
 class SpriteParams:
     """Shape parameters at scale 1.0 in pixels (every length scales with ``scale``).
 
-    Defaults are SPEC.md §2's measured values; the heart's were refitted (coordinate descent,
+    Defaults are values measured from the real frames; the heart's were refitted (coordinate descent,
     then Nelder-Mead, on mean IoU) against the reference frames, where SPEC's scale-1-only fit
     gives hearts one row too tall (240 lit pixels rendered at scale 1; the real heart has 222).
     Changing any value changes :meth:`fingerprint`, so stale caches are never mistaken for
@@ -222,7 +222,7 @@ def grid_blocks(
     """Render the full grid in index order: yields (first index, (m, 64, 64) bool images).
 
     Each block is ``orients_per_block`` orientations x 1024 positions of one shape and scale,
-    i.e. a contiguous run of the grid index (SPEC.md §2 order, posY fastest).
+    i.e. a contiguous run of the grid index (the public file's order, posY fastest).
     """
     device = torch.device(device or "cpu")
     for shape in range(3):

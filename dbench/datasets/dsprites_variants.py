@@ -10,7 +10,7 @@ cache or procedural renderer) and turn its binary sprite into an RGB image:
   per image from which the noise is hashed, so w stays small (the noise itself would be
   12,288 floats per image) and the same w gives the same noise on any device.
 
-The colour and the noise are nuisances (SPEC.md §1): not factors of v, drawn by
+The colour and the noise are nuisances (Locatello et al. 2019, Sec. 5): not factors of v, drawn by
 ``sample_nuisance(n, rng)`` from the caller's rng, and really used by ``sim(v, w)``.
 ``sim(v, None)`` does not fall back to a plain sprite: it uses a fixed nuisance per factor
 vector, hashed from v's grid index, so it is deterministic and still looks like the dataset.

@@ -1,4 +1,4 @@
-"""3D faces (Higgins et al. 2017; Basel face model renders, Paysan et al. 2009; SPEC.md §2).
+"""3D faces (Higgins et al. 2017; Basel face model renders, Paysan et al. 2009).
 
 Factors, row-major in this order: identity 50 x azimuth 21 x elevation 11 x lighting 11 =
 127,050 grey 64x64 images. Two sources behind one name:
@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from dbench.datasets.base import CompactTable, check_choice
+from dbench.checks import check_choice
+from dbench.datasets.base import CompactTable
 from dbench.datasets.rendered import RenderedGrid, decode_uint8, read_grid_labels
 from dbench.errors import UserError
 

@@ -1,7 +1,7 @@
 """Procedural stand-in for the 3D faces renders: a parametric head, sphere-traced in torch.
 
 Higgins et al. (2017) used Basel face model (Paysan et al. 2009) renders that are not public
-(SPEC.md §2). This renderer gives the same factor grid with no download: identity x azimuth x
+(Higgins et al. 2017, Sec. 4). This renderer gives the same factor grid with no download: identity x azimuth x
 elevation x lighting, 64x64 grey, Lambertian shading.
 
 The head is a signed distance field (SDF): smooth unions of ellipsoids (cranium, jaw, chin,
@@ -54,7 +54,7 @@ _FIELDS = 7  # centre 3, radii 3, blend 1
 
 @dataclass(frozen=True)
 class FaceParams:
-    """Renderer settings (SPEC.md marks the angle ranges *unconfirmed*; these are our choice).
+    """Renderer settings (the papers do not state the angle ranges; these are our choice).
 
     Azimuth spans -90..+90 deg (profile to profile), elevation -30..+30 deg (looking down to
     looking up: wider tilts hide the face behind the brow or chin at 64x64), and the light

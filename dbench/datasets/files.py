@@ -3,7 +3,7 @@
 
 Binary datasets are kept packed, 8 pixels per byte in ``np.packbits`` order (first pixel in the
 most significant bit), so a whole dataset fits on the training device: dSprites is
-737,280 x 512 bytes = 377 MB instead of 2.9 GB (DESIGN.md, performance principles).
+737,280 x 512 bytes = 377 MB instead of 2.9 GB.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dbench.atomic import atomic_path
 from dbench.errors import UserError
 
 _READ_BYTES = 1 << 20
@@ -45,22 +46,15 @@ def sha256_array(a: np.ndarray, rows_per_block: int = 65536) -> str:
 def atomic_h5(path: str | os.PathLike) -> Iterator[Any]:
     """Open ``path`` for writing as HDF5 so readers only ever see a complete file.
 
-    Writes ``<name>.tmp-<pid>`` in the same folder and renames it over ``path`` when the block
-    finishes; on any error the temporary file is removed and ``path`` is left untouched.
+    Through :func:`dbench.atomic.atomic_path`: on any error the temporary file is removed and
+    ``path`` is left untouched.
     Pass ``track_times=False`` to ``create_dataset`` when identical content should give
     identical bytes.
     """
     import h5py
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as fh:
-            yield fh
-        os.replace(tmp, path)  # atomic on POSIX when both live on one file system
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
+        yield fh
 
 
 # -- packed bits ------------------------------------------------------------------------------

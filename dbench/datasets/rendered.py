@@ -47,7 +47,7 @@ def decode_uint8(shape: tuple[int, int, int]):
 
 class RenderedGrid(GridSimulator):
     """A grid dataset with grey or RGB images (``binary = False``: the VAE models use a
-    Gaussian decoder, SPEC.md §3) rendered in torch on ``device``.
+    Gaussian decoder) rendered in torch on ``device``.
 
     Subclasses set ``source`` and ``checksum`` in ``__init__`` and implement
     :meth:`_render` (float images for factor indices, on ``self.device``).

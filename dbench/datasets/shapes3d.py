@@ -1,4 +1,4 @@
-"""3dshapes (Burgess & Kim 2018; SPEC.md §2): floor_hue 10, wall_hue 10, object_hue 10,
+"""3dshapes (Burgess & Kim 2018): floor_hue 10, wall_hue 10, object_hue 10,
 scale 8, shape 4, orientation 15 = 480,000 RGB 64x64 images, last factor fastest.
 
 Sources (``source="auto"|"procedural"|"file"``): the real ``3dshapes.h5`` in the data root
@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from dbench.datasets.base import CompactTable, check_choice
+from dbench.checks import check_choice
+from dbench.datasets.base import CompactTable
 from dbench.datasets.rendered import MAX_TABLE_BYTES, RenderedGrid, decode_uint8, read_grid_labels
 from dbench.errors import UserError
 

@@ -1,4 +1,4 @@
-"""RunConfig: everything that defines a run (settings reach it through :mod:`dbench.engine.settings`)."""
+"""RunConfig: everything that defines a run (settings reach it via dbench.engine.settings)."""
 
 from __future__ import annotations
 

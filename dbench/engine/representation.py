@@ -2,7 +2,7 @@
 
 On a finite grid without nuisance factors, each distinct observation is rendered and encoded
 at most once per :class:`Representation`; every metric of a run shares one instance, so a run
-encodes each image at most once whatever the metrics sample (DESIGN.md, performance).
+encodes each image at most once whatever the metrics sample.
 Datasets with nuisance factors fall back to rendering and encoding what is sampled.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.contracts import Observations, Simulator
+from dbench.contracts import Observations, Simulator, encodes_by_index
 from dbench.progress import progress_bar
 
 
@@ -44,7 +44,7 @@ class Representation:
         self.encode = encode
         self.batch_size = batch_size
         #: observations are identified by their grid index (no nuisance changes the image)
-        self.on_grid = not getattr(sim, "has_nuisance", True) and hasattr(sim, "index_of")
+        self.on_grid = encodes_by_index(sim)
         self.cache = cache and self.on_grid
         self.max_table_bytes = max_table_bytes
         self.show_progress = show_progress

@@ -90,6 +90,4 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     dataset_info = sim.describe()
     identity = run_identity(config, budget, str(dataset_info.get("source")), metrics)
     run_id = f"{config.dataset}-{config.model}-{identity_hash(identity)}-s{config.seed}"
-    return ResolvedRun(
-        config, sim, model, budget, metrics, specs, dataset_info, identity, run_id
-    )
+    return ResolvedRun(config, sim, model, budget, metrics, specs, dataset_info, identity, run_id)

@@ -58,6 +58,26 @@ def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def for_model(
+    layer: Mapping[str, Any] | None, model: str, model_names: Collection[str]
+) -> dict[str, Any]:
+    """One layer with ``MODEL.key`` for ``model`` written as plain ``key``.
+
+    Applied to each layer *before* :func:`merge`, so a model-scoped value competes with a
+    plain one by layer (command line > preset), not by the order keys happen to appear in.
+    Other models' ``MODEL.key`` entries are kept; :func:`route` leaves them out.
+    """
+    out: dict[str, Any] = {}
+    for key, value in (layer or {}).items():
+        scope, dot, name = key.partition(".")
+        if dot and scope == model and scope in model_names and scope not in RESERVED_SCOPES:
+            out.pop(name, None)
+            out[name] = value
+        else:
+            out[key] = value
+    return out
+
+
 @dataclass
 class Scoped:
     """Settings sorted by scope."""

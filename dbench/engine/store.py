@@ -1,4 +1,4 @@
-"""Run records: one self-describing JSON file per run, written atomically, read into pandas.
+"""Run records: one self-describing JSON file per run, written atomically and read back.
 
 Layout under the results root::
 
@@ -12,16 +12,12 @@ never sees half a record and an interrupted run leaves none behind.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dbench.atomic import write_json
 from dbench.errors import UserError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
 
 SCHEMA_VERSION = 1
 RunRecord = dict[str, Any]
@@ -50,24 +46,10 @@ def ensure_writable(results_dir: Path) -> None:
         raise UserError(f"results directory {results_dir} is not writable: {exc}") from None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_record(results_dir: Path, record: RunRecord) -> Path:
     path = record_path(results_dir, record["run_id"])
     try:
-        write_json_atomic(path, record)
+        write_json(path, record)
     except OSError as exc:
         raise UserError(f"cannot write run record {path}: {exc}") from None
     return path
@@ -105,38 +87,3 @@ def find_record(results_dir: Path, run: str) -> RunRecord:
         what = "no run" if not matches else f"{len(matches)} runs"
         raise UserError(f"{what} matching {run!r} under {runs_dir(Path(results_dir))}")
     return read_record(matches[0])
-
-
-def flatten(record: RunRecord) -> dict[str, Any]:
-    """One leaderboard row: identity columns plus ``metric.score`` columns."""
-    config = record["config"]
-    row = {
-        "run_id": record["run_id"],
-        "dataset": config["dataset"],
-        "model": config["model"],
-        "kwargs": json.dumps(config.get("model_kwargs", {}), sort_keys=True),
-        "budget": json.dumps(record.get("budget", {}), sort_keys=True),
-        "seed": config.get("seed"),
-        "source": record.get("dataset", {}).get("source"),
-        "created": record.get("created"),
-        "fit_seconds": record.get("timings", {}).get("fit_s"),
-    }
-    for metric_name, scores in record.get("scores", {}).items():
-        for score_name, value in scores.items():
-            row[f"{metric_name}.{score_name}"] = value
-    return row
-
-
-def load_runs(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
-    """Every run record under ``results_dir`` as a DataFrame, one row per run.
-
-    Unreadable records are skipped with a warning that names each one and counts them.
-    """
-    import pandas as pd
-
-    records, skipped = iter_records(Path(results_dir))
-    if skipped:
-        warnings.warn(
-            f"skipped {len(skipped)} unreadable record(s): " + "; ".join(skipped), stacklevel=2
-        )
-    return pd.DataFrame([flatten(r) for r in records])

@@ -50,14 +50,10 @@ class MetricSpec:
     @property
     def open_ended(self) -> bool:
         """True when the function takes ``**settings`` it does not declare (plugins only)."""
-        return any(
-            p.kind is p.VAR_KEYWORD for p in inspect.signature(self.fn).parameters.values()
-        )
+        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.fn).parameters.values())
 
     def defaults(self) -> dict[str, Any]:
-        return {
-            n: p.default for n, p in self.parameters.items() if p.default is not p.empty
-        }
+        return {n: p.default for n, p in self.parameters.items() if p.default is not p.empty}
 
     def info(self) -> dict[str, Any]:
         """What a record keeps about the metric (beside its settings)."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dbench.checks import check_positive_int
 from dbench.contracts import FitContext, Observations, Simulator
-from dbench.models.base import BaseModel, check_positive_int
+from dbench.models.base import BaseModel
 
 
 def _flat_images(obs: Observations) -> np.ndarray:

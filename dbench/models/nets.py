@@ -1,6 +1,6 @@
 """Encoders, decoders and the FactorVAE discriminator of the VAE family.
 
-Two architectures (SPEC.md §3):
+Two architectures:
 
 - ``"burgess"`` — the standard 64x64 conv net of Burgess et al. 2018 ("Understanding
   disentangling in beta-VAE", Appendix A.1): 4 conv layers with 32 channels, 4x4 kernels,

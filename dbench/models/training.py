@@ -1,6 +1,6 @@
 """The one training loop every learned model of dbench uses.
 
-What it owns (DESIGN.md, performance principles): the device; batches gathered on the device
+What it owns: the device; batches gathered on the device
 from the simulator's :class:`~dbench.datasets.base.CompactTable` with indices drawn from a
 seeded ``torch.Generator`` (no DataLoader, no per-batch Python collation); on CUDA mixed
 precision, channels-last and optionally ``torch.compile``; the progress bar and ``ctx.report``;
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from dbench.contracts import Budget, FitContext, Simulator
+from dbench.atomic import atomic_path
+from dbench.contracts import Budget, CompactStorable, FitContext, Simulator
 from dbench.errors import UserError
 from dbench.progress import progress_bar
 
@@ -85,7 +85,7 @@ class BatchSource:
     ):
         self.sim, self.device, self.gen, self.np_rng = sim, device, gen, np_rng
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        table = sim.compact_table(str(device)) if hasattr(sim, "compact_table") else None
+        table = sim.compact_table(str(device)) if isinstance(sim, CompactStorable) else None
         self.table = table
         if table is not None and table.data.device != device:
             self.table = type(table)(table.data.to(device), table.decode)
@@ -145,12 +145,8 @@ def _seeds(rng: np.random.Generator) -> dict[str, int]:
 
 
 def _write_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _finite_weights(model: Trainable) -> bool:
@@ -176,8 +172,6 @@ def fit(
     steps, batch_size = budget.steps or 0, budget.batch_size or 64
     settings = model.loop
     device = torch.device(ctx.device)
-    if ctx.threads:
-        torch.set_num_threads(ctx.threads)
     seeds = _seeds(rng)
     model.setup(sim, device, torch.Generator().manual_seed(seeds["init"]))
     gen = torch.Generator(device=device).manual_seed(seeds["train"])

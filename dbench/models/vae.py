@@ -1,7 +1,9 @@
-"""The VAE family as registered models; all train with the one loop of :mod:`dbench.models.training`.
+"""The VAE: encoder, decoder, ELBO and persistence; trains with :mod:`dbench.models.training`.
 
-Every model encodes with the mean of q(z|x) (SPEC.md §3) and shares the kwargs ``latent_dim``,
-``arch`` (see :mod:`dbench.models.nets`), ``decoder`` and ``lr`` (Adam) and ``compile``
+The variants (beta-VAE, AnnealedVAE, beta-TCVAE, DIP-VAE, FactorVAE) are in
+:mod:`dbench.models.vae_family`. Every model encodes with the mean of q(z|x) and shares the
+kwargs ``latent_dim``, ``arch`` (see :mod:`dbench.models.nets`), ``decoder``, ``lr`` (Adam) and
+``compile``
 (``torch.compile``; ``"auto"`` means on CUDA when triton is present, never on CPU, where it
 is unmeasured here). ``decoder="auto"`` picks a Bernoulli decoder for binary datasets and a
 Gaussian one otherwise. A dataset signals binary with a ``binary = True`` class attribute
@@ -24,11 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from dbench.contracts import Budget, FitContext, Observations, Simulator
+from dbench.atomic import atomic_path
+from dbench.checks import check_choice, check_number, check_positive_int
+from dbench.contracts import Budget, FiniteGrid, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
-from dbench.models.base import BaseModel, check_positive_int
-from dbench.models.nets import ARCHS, Discriminator, build_nets, init_weights
+from dbench.models.base import BaseModel
+from dbench.models.nets import ARCHS, build_nets, init_weights
 from dbench.models.training import LoopSettings, Step, fit, maybe_compile
 
 DEFAULT_BUDGET = Budget(steps=5000, batch_size=64)
@@ -37,20 +41,6 @@ PRESETS = {"default": DEFAULT_BUDGET, "paper": PAPER_BUDGET}
 DECODERS = ("auto", "bernoulli", "gaussian")
 _ENCODE_CHUNK = 1024
 _FORMAT = "dbench-vae/1"
-
-
-def _check_number(name: str, value: Any, *, low: float = 0.0, strict: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < low or (strict and value == low):
-        relation = ">" if strict else ">="
-        raise UserError(f"{name} must be a finite number {relation} {low:g}; got {value!r}")
-    return value
-
-
-def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
-    if value not in choices:
-        raise UserError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
 
 
 def _is_binary(sim: Simulator) -> bool:
@@ -84,15 +74,15 @@ class VAE(BaseModel):
         lr: float = 5e-4,
         compile: bool | str = "auto",
     ):
-        self.beta = _check_number("beta", beta)
+        self.beta = check_number("beta", beta)
         self._common(latent_dim, arch, decoder, lr, compile)
 
     def _common(self, latent_dim: int, arch: str, decoder: str, lr: float, compile: Any) -> None:
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        self.arch = _check_choice("arch", arch, ARCHS)
-        self.decoder = _check_choice("decoder", decoder, DECODERS)
-        self.lr = _check_number("lr", lr, strict=True)
-        self.compile = _check_choice("compile", compile, (True, False, "auto"))
+        self.arch = check_choice("arch", arch, ARCHS)
+        self.decoder = check_choice("decoder", decoder, DECODERS)
+        self.lr = check_number("lr", lr, strict=True)
+        self.compile = check_choice("compile", compile, (True, False, "auto"))
 
     # -- the objective: subclasses override these two -------------------------------------
     def kl_weight(self) -> float | None:
@@ -110,7 +100,7 @@ class VAE(BaseModel):
             self.decoder_kind_ = "bernoulli" if binary else "gaussian"
         else:
             self.decoder_kind_ = self.decoder
-        self.dataset_size_ = int(getattr(sim, "num_observations", 0) or 10**6)
+        self.dataset_size_ = int(sim.num_observations) if isinstance(sim, FiniteGrid) else 10**6
         self._build(device, gen)
         use_compile = self.compile is True or (
             self.compile == "auto"
@@ -226,17 +216,16 @@ class VAE(BaseModel):
         return torch.sigmoid(self.decoder_(z).float()).cpu()
 
     def save(self, path: Path) -> None:
-        torch.save(
-            {
-                "format": _FORMAT,
-                "obs_shape": list(self.obs_shape_),
-                "decoder_kind": self.decoder_kind_,
-                "params": {k: v for k, v in self.get_params().items()},
-                "modules": {k: m.state_dict() for k, m in self.state_modules().items()},
-                "fit_info": getattr(self, "fit_info_", {}),
-            },
-            path,
-        )
+        state = {
+            "format": _FORMAT,
+            "obs_shape": list(self.obs_shape_),
+            "decoder_kind": self.decoder_kind_,
+            "params": {k: v for k, v in self.get_params().items()},
+            "modules": {k: m.state_dict() for k, m in self.state_modules().items()},
+            "fit_info": getattr(self, "fit_info_", {}),
+        }
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
 
     def load(self, path: Path) -> VAE:
         """Rebuild the nets from this model's kwargs and the saved observation shape."""
@@ -263,211 +252,3 @@ class VAE(BaseModel):
 
     def _extra_modules(self, device: Any, gen: torch.Generator | None) -> None:
         """Nets beyond encoder and decoder (FactorVAE's discriminator)."""
-
-
-class BetaVAE(VAE):
-    """beta-VAE (Higgins et al. 2017, Eq. 4) with beta = 4 by default (the paper's dSprites
-    setting). ``beta_norm = beta * M / N`` (M latents, N pixels) is recorded too (Sec. 4)."""
-
-    def __init__(
-        self,
-        beta: float = 4.0,
-        latent_dim: int = 10,
-        arch: str = "burgess",
-        decoder: str = "auto",
-        lr: float = 5e-4,
-        compile: bool | str = "auto",
-    ):
-        super().__init__(beta, latent_dim, arch, decoder, lr, compile)
-
-
-class UntrainedVAE(VAE):
-    """The "VAE untrained" row of Higgins et al. 2017, Table 1: the VAE's encoder at its
-    random initialisation (zero training steps unless a budget asks for more)."""
-
-    default_budget = Budget(steps=0, batch_size=64)
-
-    presets = {"default": Budget(steps=0, batch_size=64)}
-
-
-class AnnealedVAE(VAE):
-    """Capacity-annealed beta-VAE (Burgess et al. 2018, "Understanding disentangling in
-    beta-VAE", Eq. 8): ``recon + gamma * |KL - C|`` with C rising linearly from 0 to ``c_max``
-    nats over ``anneal_steps`` steps. Defaults are the paper's dSprites values (C_max = 25,
-    gamma = 1000); ``anneal_steps=None`` anneals over the whole training budget (the paper:
-    100,000 steps)."""
-
-    def __init__(
-        self,
-        c_max: float = 25.0,
-        gamma: float = 1000.0,
-        anneal_steps: int | None = None,
-        latent_dim: int = 10,
-        arch: str = "burgess",
-        decoder: str = "auto",
-        lr: float = 5e-4,
-        compile: bool | str = "auto",
-    ):
-        self.c_max = _check_number("c_max", c_max)
-        self.gamma = _check_number("gamma", gamma)
-        if anneal_steps is not None:
-            check_positive_int("anneal_steps", anneal_steps)
-        self.anneal_steps = anneal_steps
-        self._common(latent_dim, arch, decoder, lr, compile)
-
-    def kl_weight(self) -> float | None:
-        return None  # the KL is pulled towards C, not weighted
-
-    def fit(self, sim: Simulator, rng: np.random.Generator, ctx: FitContext) -> VAE:
-        budget = ctx.budget.resolved(self.default_budget)
-        self.anneal_steps_ = self.anneal_steps or budget.steps or 0
-        return super().fit(sim, rng, ctx)
-
-    def loss(self, step: Step, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        c = obj.capacity(step.index, self.c_max, self.anneal_steps_)
-        parts["logs"] = {"capacity": torch.tensor(c)}
-        return parts["recon"] + self.gamma * (parts["kl"] - c).abs()
-
-    def _extra_info(self) -> dict[str, Any]:
-        return {"anneal_steps": self.anneal_steps_, "c_max": self.c_max, "gamma": self.gamma}
-
-
-class BetaTCVAE(VAE):
-    """beta-TCVAE (Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs", Eq. 4 with
-    alpha = gamma = 1): ``recon + KL + (beta - 1) * TC``, the total correlation TC estimated by
-    minibatch-weighted sampling (:func:`~dbench.models.objectives.total_correlation_mws`)."""
-
-    def __init__(
-        self,
-        beta: float = 6.0,
-        latent_dim: int = 10,
-        arch: str = "burgess",
-        decoder: str = "auto",
-        lr: float = 5e-4,
-        compile: bool | str = "auto",
-    ):
-        super().__init__(beta, latent_dim, arch, decoder, lr, compile)
-
-    def kl_weight(self) -> float | None:
-        return 1.0
-
-    def loss(self, step: Step, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        tc = obj.total_correlation_mws(parts["z"], parts["mu"], parts["logvar"], self.dataset_size_)
-        parts["logs"] = {"tc": tc}
-        return parts["recon"] + parts["kl"] + (self.beta - 1.0) * tc
-
-    def _extra_info(self) -> dict[str, Any]:
-        return {"tc_weight": self.beta}
-
-
-class DIPVAE(VAE):
-    """DIP-VAE-I / -II (Kumar et al. 2018, "Variational Inference of Disentangled Latent Concepts
-    from Unlabeled Observations"): ``recon + KL + lambda_od * sum_{i!=j} C_ij^2 + lambda_d *
-    sum_i (C_ii - 1)^2`` (:func:`~dbench.models.objectives.dip_regulariser`). ``lambda_d=None``
-    follows the paper: 10 * lambda_od for DIP-VAE-I, lambda_od for DIP-VAE-II."""
-
-    def __init__(
-        self,
-        kind: str = "i",
-        lambda_od: float = 10.0,
-        lambda_d: float | None = None,
-        latent_dim: int = 10,
-        arch: str = "burgess",
-        decoder: str = "auto",
-        lr: float = 5e-4,
-        compile: bool | str = "auto",
-    ):
-        self.kind = _check_choice("kind", kind, ("i", "ii"))
-        self.lambda_od = _check_number("lambda_od", lambda_od)
-        self.lambda_d = None if lambda_d is None else _check_number("lambda_d", lambda_d)
-        self._common(latent_dim, arch, decoder, lr, compile)
-
-    def _lambda_d(self) -> float:
-        if self.lambda_d is not None:
-            return self.lambda_d
-        return 10.0 * self.lambda_od if self.kind == "i" else self.lambda_od
-
-    def kl_weight(self) -> float | None:
-        return 1.0
-
-    def loss(self, step: Step, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        dip = obj.dip_regulariser(
-            parts["mu"], parts["logvar"], self.kind, self.lambda_od, self._lambda_d()
-        )
-        parts["logs"] = {"dip": dip}
-        return parts["recon"] + parts["kl"] + dip
-
-    def _extra_info(self) -> dict[str, Any]:
-        return {"kind": self.kind, "lambda_od": self.lambda_od, "lambda_d": self._lambda_d()}
-
-
-class FactorVAE(VAE):
-    """FactorVAE (Kim & Mnih 2018, "Disentangling by Factorising", Algorithm 1).
-
-    VAE loss ``recon + KL + gamma * TC``, with TC(z) estimated by the density-ratio trick: a
-    discriminator D tells samples of q(z) from samples of prod_d q(z_d) (latents permuted per
-    dimension across a second batch), and ``TC ~ E[log D(z) - log(1 - D(z))]`` = the mean
-    logit difference. D is trained with Adam (lr ``disc_lr``, betas 0.5/0.9 as in the paper).
-    """
-
-    def __init__(
-        self,
-        gamma: float = 35.0,
-        disc_lr: float = 1e-4,
-        latent_dim: int = 10,
-        arch: str = "burgess",
-        decoder: str = "auto",
-        lr: float = 1e-4,
-        compile: bool | str = "auto",
-    ):
-        self.gamma = _check_number("gamma", gamma)
-        self.disc_lr = _check_number("disc_lr", disc_lr, strict=True)
-        self._common(latent_dim, arch, decoder, lr, compile)
-
-    def kl_weight(self) -> float | None:
-        return 1.0
-
-    def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:
-        super().setup(sim, device, gen)
-        self._extra_modules(device, gen)
-        self._optimizers["disc"] = self._adam(
-            self.discriminator_, lr=self.disc_lr, betas=(0.5, 0.9)
-        )
-
-    def _extra_modules(self, device: Any, gen: torch.Generator | None) -> None:
-        with torch.random.fork_rng(devices=[]):  # leave the global RNG untouched
-            disc = Discriminator(self.latent_dim)
-        if gen is not None:
-            init_weights(disc, gen)
-        self.discriminator_ = disc.to(device)
-
-    def state_modules(self) -> dict[str, nn.Module]:
-        return {**super().state_modules(), "discriminator": self.discriminator_}
-
-    def loss(self, step: Step, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = self.discriminator_(parts["z"])
-        tc = (logits[:, 0] - logits[:, 1]).mean()
-        parts["logs"] = {"tc": tc}
-        self._z_real = parts["z"].detach()
-        return parts["recon"] + parts["kl"] + self.gamma * tc
-
-    def train_step(self, step: Step) -> dict[str, torch.Tensor]:
-        logs = super().train_step(step)
-        # Discriminator update on a second batch (Algorithm 1): class 0 = q(z), 1 = permuted.
-        with torch.no_grad(), step.autocast():
-            h = self._enc(step.batch()).float()
-            z2 = obj.reparameterise(h[:, : self.latent_dim], h[:, self.latent_dim :], step.gen)
-        z_perm = obj.permute_dims(z2, step.gen)
-        z_all = torch.cat([self._z_real, z_perm])
-        labels = (
-            torch.cat([torch.zeros(len(self._z_real)), torch.ones(len(z_perm))])
-            .long()
-            .to(z_all.device)
-        )
-        d_loss = nn.functional.cross_entropy(self.discriminator_(z_all), labels)
-        step.optimise(d_loss, self._optimizers["disc"])
-        self._z_real = None
-        return {**logs, "disc_loss": d_loss.detach()}
-
-    def _extra_info(self) -> dict[str, Any]:
-        return {"gamma": self.gamma}

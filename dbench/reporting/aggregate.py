@@ -21,14 +21,16 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dbench.engine.store import RunRecord, flatten, iter_records
+from dbench.engine.store import RunRecord, iter_records
 from dbench.errors import UserError
+from dbench.reporting.labels import config_label
+from dbench.reporting.runs import flatten
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 GROUP_KEYS = ["dataset", "source", "model", "kwargs", "budget", "protocol"]
-# Metric preferred for ranking when none is named: the headline metric of SPEC.md.
+# Metric preferred for ranking when none is named: Higgins et al. 2017's metric, dbench's headline.
 DEFAULT_METRIC = "higgins"
 
 
@@ -101,10 +103,9 @@ def metric_meta(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
 
 def _registered_meta(name: str, names: list[str], lib: set[str]) -> tuple[str, set[str]]:
     try:
-        from dbench.contracts import metric_info
         from dbench.registry import METRICS
 
-        info = metric_info(METRICS.get(name))
+        info = METRICS.get(name).info()
     except Exception:  # an unregistered or broken plugin: its records still load
         info = {}
     primary = info.get("primary")
@@ -180,35 +181,6 @@ def _number(value: Any) -> float:
     return number
 
 
-def config_label(model: str, kwargs: dict[str, Any]) -> str:
-    """Short human name of a configuration: ``betavae beta=4``."""
-    if not kwargs:
-        return model
-    shown = " ".join(f"{k}={_short(v)}" for k, v in sorted(kwargs.items()))
-    return f"{model} {shown}"
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def runs_frame(
-    results_dir: str | os.PathLike = "results",
-    dataset: str | None = None,
-    model: str | None = None,
-    metric: str | None = None,
-) -> pd.DataFrame:
-    """One row per run (filtered), with ``beta``, ``recon_loss``, ``label``; for plots."""
-    records, skipped = load_records(results_dir)
-    warn_skipped(skipped)
-    frame, _ = filtered_runs(records, dataset, model, metric)
-    return frame
-
-
 def filtered_runs(
     records: list[RunRecord], dataset: str | None, model: str | None, metric: str | None
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
@@ -262,7 +234,7 @@ def score_columns(frame: pd.DataFrame, meta: dict[str, dict[str, Any]]) -> list[
 def aggregate(
     runs: pd.DataFrame, meta: dict[str, dict[str, Any]], metric: str | None = None
 ) -> pd.DataFrame:
-    """Group a runs frame (see :func:`runs_frame`) over seeds and rank it."""
+    """Group a runs frame (see :func:`filtered_runs`) over seeds and rank it."""
     import pandas as pd
 
     rank_metric = metric or (DEFAULT_METRIC if DEFAULT_METRIC in meta else min(meta, default=None))
@@ -319,11 +291,3 @@ def aggregate(
     board = board.reset_index(drop=True)
     board.attrs.update(rank_by=rank_by, lower_is_better=lower, metrics=shown, skipped=[])
     return board
-
-
-# -- rendering shortcuts kept here for the CLI's existing call ---------------------------------
-def format_table(board: pd.DataFrame, fmt: str = "table", **kwargs: Any) -> str:
-    """The leaderboard as text: ``table`` (terminal), ``csv``, ``markdown``, ``latex``, ``html``."""
-    from dbench.reporting.tables import render
-
-    return render(board, fmt, **kwargs)

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dbench.atomic import write_text
 from dbench.errors import UserError
 
 CSS = """
@@ -113,47 +114,29 @@ def build_report(
         + "\n</body></html>\n"
     )
     if out is not None:
-        _write_atomic(Path(out), page)
+        _write(Path(out), page)
     return page
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _write(path: Path, text: str) -> None:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        # mkstemp creates 0600; a report is for sharing, so give it the usual umask mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        write_text(path, text)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise UserError(f"cannot write report {path}: {exc}") from None
 
 
 def _comparison_section(runs: Any, meta: dict, compare: str) -> str:
-    from dbench.reporting.aggregate import aggregate
-    from dbench.reporting.tables import (
-        compare_published,
-        comparison_caption,
-        comparison_display,
-        html_table,
-        published_metric,
-    )
+    from dbench.reporting.published import comparison, comparison_caption, comparison_display
+    from dbench.reporting.tables import html_table
 
-    metric = published_metric(compare)
-    if metric not in meta:
-        what = f"metric {html.escape(metric)}"
+    table = comparison(runs, meta, compare)
+    if not table.attrs["scored"]:
+        metric = ", ".join(table.attrs.get("metric", []))
         return (
-            f"<h2>Published vs measured</h2><p class='note'>No run was scored with {what}, "
-            f"so there is nothing to compare with {html.escape(compare)}.</p>"
+            f"<h2>Published vs measured</h2><p class='note'>No run was scored with "
+            f"{html.escape(metric)}, so there is nothing to compare with "
+            f"{html.escape(compare)}.</p>"
         )
-    board = aggregate(runs, meta, metric)
-    table = compare_published(board, compare)
     return (
         "<h2>Published vs measured</h2>"
         + html_table(comparison_display(table), comparison_caption(table), "comparison")

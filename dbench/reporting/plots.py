@@ -1,6 +1,6 @@
 """Figures for papers: summaries over runs (seaborn) and per-run latent pictures.
 
-Summary figures take the per-run frame of :func:`dbench.reporting.aggregate.runs_frame`:
+Summary figures take the per-run frame of :func:`dbench.reporting.aggregate.filtered_runs`:
 
 - score vs beta per model (the beta sweeps of Higgins et al. 2017, Fig. 7 style);
 - the distribution of a score over seeds per configuration (Locatello et al. 2019, Fig. 6/7:
@@ -72,7 +72,7 @@ def _sns():
 # -- summary figures -------------------------------------------------------------------------
 def _with_budget_label(runs: pd.DataFrame) -> pd.DataFrame:
     """Label per configuration; the budget joins the label when runs differ in it."""
-    from dbench.reporting.tables import budget_text
+    from dbench.reporting.labels import budget_text
 
     runs = runs.copy()
     if runs["budget"].nunique() > 1:
@@ -87,7 +87,7 @@ def score_vs_beta(runs: pd.DataFrame, score: str) -> Figure | None:
     (model, its other kwargs and budget); None when no run has a beta."""
     import json
 
-    from dbench.reporting.aggregate import config_label
+    from dbench.reporting.labels import config_label
 
     data = _with_budget_label(runs.dropna(subset=["beta", score]))
     if data.empty:
@@ -183,23 +183,10 @@ def summary_figures(
 
 # -- per-run figures -------------------------------------------------------------------------
 def load_run(record: dict[str, Any], results_dir: str | os.PathLike, data_dir: str | None = None):
-    """Rebuild a run's fitted model (registry name + kwargs + saved state) and its dataset."""
-    from dbench.engine.resolve import make_dataset
-    from dbench.errors import UserError
-    from dbench.registry import MODELS
+    """A run's fitted model and its dataset (see :mod:`dbench.engine.saved`)."""
+    from dbench.engine.saved import load_dataset, load_model
 
-    config = record["config"]
-    model_info = record.get("model") or {}
-    state = model_info.get("state_file")
-    if not state:
-        raise UserError(f"run {record['run_id']} recorded no model state file")
-    path = Path(results_dir) / state
-    if not path.is_file():
-        raise UserError(f"model state of run {record['run_id']} is missing: {path}")
-    model = MODELS.create(config["model"], **(config.get("model_kwargs") or {}))
-    model = model.load(path) or model
-    sim = make_dataset(config["dataset"], config.get("dataset_kwargs") or {}, data_dir)
-    return model, sim
+    return load_model(results_dir, record), load_dataset(record, data_dir)
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -219,8 +206,9 @@ def encode(model: Any, sim: Any, v: np.ndarray) -> np.ndarray:
 
 def decoder_of(model: Any) -> Any:
     """``z -> images in [0, 1]`` (the model's ``decode``), or None when the model cannot decode."""
-    decode = getattr(model, "decode", None)
-    return decode if callable(decode) else None
+    from dbench.contracts import Decoder
+
+    return model.decode if isinstance(model, Decoder) else None
 
 
 def decode(model: Any, z: np.ndarray) -> np.ndarray:
@@ -239,8 +227,9 @@ def can_decode(model: Any) -> bool:
 
 def class_can_decode(cls: type) -> bool:
     """Whether instances will decode, judged before loading anything (the report uses it)."""
-    vae_family = any(c.__module__ == "dbench.models.vae" for c in getattr(cls, "__mro__", ()))
-    return callable(getattr(cls, "decode", None)) or vae_family
+    from dbench.contracts import Decoder
+
+    return isinstance(cls, type) and issubclass(cls, Decoder)
 
 
 def _mosaic(images: np.ndarray, rows: int, cols: int, gap: int = 2) -> np.ndarray:
@@ -371,7 +360,7 @@ def run_figures(
     name = record["config"]["model"]
     if not can_decode(model):
         skipped.append(
-            f"latent traversals skipped: model {name!r} has no decode(z) (see dbench.reporting.plots)"
+            f"latent traversals skipped: model {name!r} has no decode(z) (dbench.contracts.Decoder)"
         )
         return figures, skipped
     figures["traversals"] = latent_traversals(model, sim, kl, span=span, steps=steps, seed=seed)

@@ -9,35 +9,18 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbench.errors import UserError
+from dbench.reporting.labels import budget_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 FORMATS = ("table", "csv", "markdown", "latex", "html")
-PUBLISHED = {"higgins2017": "higgins2017_table1.csv"}
 
 
 # -- cell formatting -------------------------------------------------------------------------
-def budget_text(budget_json: str) -> str:
-    try:
-        budget = json.loads(budget_json)
-    except (TypeError, ValueError):
-        return str(budget_json)
-    if not budget:
-        return "unknown"  # a record from before budgets were recorded
-    if all(v is None for v in budget.values()):
-        return "default"  # models that do not train (oracle, raw) or use their own default
-    names = {"batch_size": "batch"}
-    return " ".join(
-        f"{names.get(k, k)}={'default' if v is None else v}" for k, v in sorted(budget.items())
-    )
-
-
 def mean_std(mean: float, std: float, n: int | None = None, scale: float = 1.0, digits: int = 3):
     """``0.853 ± 0.012``; the std is left out for a single run, and n shown when given."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
@@ -221,148 +204,3 @@ def rich_table(frame: pd.DataFrame, text: str = "") -> Any:
     for row in frame.to_numpy():
         table.add_row(*(str(v) for v in row))
     return table
-
-
-# -- published tables ------------------------------------------------------------------------
-def published_path(name: str | os.PathLike) -> Path:
-    """A published table by short name (``higgins2017``) or a CSV path."""
-    text = str(name)
-    if text.endswith(".csv"):
-        path = Path(text)
-    elif text in PUBLISHED:
-        # baselines/ is data beside the package (DESIGN.md), found from the source checkout.
-        path = Path(__file__).resolve().parents[1] / "baselines" / PUBLISHED[text]
-    else:
-        raise UserError(f"unknown published table {text!r} (known: {', '.join(PUBLISHED)})")
-    if not path.is_file():
-        raise UserError(f"published table not found: {path}")
-    return path
-
-
-def load_published(name: str | os.PathLike) -> pd.DataFrame:
-    import pandas as pd
-
-    path = published_path(name)
-    try:
-        table = pd.read_csv(path, keep_default_na=False, na_values={"score_std": [""]})
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read published table {path}: {exc}") from None
-    needed = {"method", "dbench_model", "dbench_kwargs", "dataset", "metric", "score", "source"}
-    if not needed <= set(table.columns):
-        raise UserError(f"{path} lacks columns: {', '.join(sorted(needed - set(table.columns)))}")
-    return table
-
-
-def published_metric(name: str | os.PathLike) -> str:
-    """The metric a published table reports (``higgins`` for ``higgins.eval_accuracy``)."""
-    return str(load_published(name)["metric"].iloc[0]).split(".", 1)[0]
-
-
-def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins2017"):
-    """Published vs measured, side by side: one row per (published method, dbench config).
-
-    ``board`` is a leaderboard (any filters); a published row matches a configuration when
-    the model names agree and every published kwarg equals the run's resolved hyperparameter
-    (``betavae`` with ``beta=4``). Percent tables show measured scores in percent too.
-    """
-    import pandas as pd
-
-    published = load_published(name)
-    rows = []
-    for _, pub in published.iterrows():
-        scale = 100.0 if pub.get("unit") == "percent" else 1.0
-        base = {
-            "method": pub["method"],
-            "published": mean_std(float(pub["score"]), _float(pub.get("score_std")), digits=2),
-            "published_mean": float(pub["score"]),
-            "published_std": _float(pub.get("score_std")),
-        }
-        matches = _matches(board, pub)
-        if matches.empty:
-            missing = "not run" if pub["dbench_model"] else pub.get("note") or "not in dbench"
-            rows.append(
-                {
-                    **base,
-                    "dbench": _published_label(pub),
-                    "budget": "",
-                    "n": 0,
-                    "measured": "–",
-                    "measured_mean": math.nan,
-                    "measured_std": math.nan,
-                    "difference": math.nan,
-                    "note": missing,
-                }
-            )
-            continue
-        col = pub["metric"]
-        for _, row in matches.iterrows():
-            mean = row[f"{col}.mean"] * scale
-            std = row[f"{col}.std"] * scale
-            rows.append(
-                {
-                    **base,
-                    "dbench": row["label"],
-                    "budget": budget_text(row["budget"]),
-                    "n": int(row[f"{col}.n"]),
-                    "measured": mean_std(mean, std, digits=2),
-                    "measured_mean": mean,
-                    "measured_std": std,
-                    "difference": mean - base["published_mean"],
-                    "note": pub.get("note", ""),
-                }
-            )
-    table = pd.DataFrame(rows)
-    table.attrs["source"] = sorted(set(published["source"]))
-    table.attrs["metric"] = sorted(set(published["metric"]))
-    return table
-
-
-def _published_label(pub: Any) -> str:
-    if not pub["dbench_model"]:
-        return "–"
-    from dbench.reporting.aggregate import config_label
-
-    return config_label(pub["dbench_model"], json.loads(pub["dbench_kwargs"] or "{}"))
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _matches(board: pd.DataFrame, pub: Any) -> pd.DataFrame:
-    col = f"{pub['metric']}.mean"
-    if not pub["dbench_model"] or board.empty or col not in board:
-        return board.iloc[:0]
-    wanted = json.loads(pub["dbench_kwargs"] or "{}")
-
-    def agrees(row: Any) -> bool:
-        params = json.loads(row["params"]) if isinstance(row.get("params"), str) else {}
-        return all(_same(params.get(k), v) for k, v in wanted.items())
-
-    mask = (board["model"] == pub["dbench_model"]) & (board["dataset"] == pub["dataset"])
-    mask &= board[col].notna()
-    mask &= board.apply(agrees, axis=1) if mask.any() else mask
-    return board[mask]
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return math.isclose(float(a), float(b))
-    return a == b
-
-
-def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
-    cols = ["method", "published", "dbench", "budget", "n", "measured", "difference", "note"]
-    shown = table[cols].copy()
-    shown["difference"] = [("" if math.isnan(d) else f"{d:+.2f}") for d in shown["difference"]]
-    shown["n"] = shown["n"].astype(str)
-    return shown
-
-
-def comparison_caption(table: pd.DataFrame) -> str:
-    metric = ", ".join(table.attrs.get("metric", []))
-    source = "; ".join(table.attrs.get("source", []))
-    return f"published vs measured {metric} (%), mean ± std over seeds. Source: {source}"

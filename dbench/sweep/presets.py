@@ -1,0 +1,144 @@
+"""Sweep presets: TOML files (``baselines/*.toml``) that name a sweep of several models.
+
+A preset looks like::
+
+    description = "..."
+    dataset = "dsprites"
+    metrics = ["higgins"]
+    seeds = "0-2"
+    settings = { "higgins.num_train" = 10000 }   # like --set, for every run
+
+    [[runs]]
+    model = "betavae"
+    label = "beta-VAE"                          # optional, shown in tables
+    settings = { beta = 4 }
+    grid = { "budget.steps" = [1000, 2000] }    # optional cartesian product
+    seeds = "0-4"                               # optional override
+
+Values stay as TOML typed them (a list stays a list). A run's settings are one
+:func:`dbench.engine.settings.merge` of the preset's ``settings``, the run's ``settings`` and
+the command line's ``--set``, later layers winning; :func:`preset_requests` turns each run
+into a :class:`~dbench.sweep.plan.SweepRequest`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dbench.engine.settings import for_model, merge
+from dbench.errors import UserError
+from dbench.sweep.plan import SweepRequest, parse_seeds
+
+_PRESET_KEYS = {"description", "dataset", "metrics", "seeds", "settings", "runs"}
+_RUN_KEYS = {"model", "label", "dataset", "metrics", "seeds", "settings", "grid"}
+
+
+def preset_dirs() -> list[Path]:
+    """Where preset names are looked up: ./baselines, then the source tree's baselines/."""
+    here = Path(__file__).resolve().parents[2] / "baselines"
+    dirs = [Path.cwd() / "baselines", here]
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+def available_presets() -> list[str]:
+    """Names of the presets in :func:`preset_dirs`."""
+    names = {p.stem for d in preset_dirs() for p in d.glob("*.toml")}
+    return sorted(names)
+
+
+def find_preset(name: str) -> Path:
+    """A preset's file: ``name`` as a path (``.toml`` or with a ``/``), else looked up."""
+    path = Path(name)
+    if path.suffix == ".toml" or "/" in name:
+        if path.is_file():
+            return path
+        raise UserError(f"preset file {name} does not exist")
+    for folder in preset_dirs():
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(available_presets()) or "none found"
+    raise UserError(f"unknown preset {name!r} (available: {known})")
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The preset's TOML, its keys checked; ``path`` added."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise UserError("presets need Python 3.11 or newer (tomllib)") from None
+    path = find_preset(name)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read preset {path}: {exc}") from None
+    unknown = set(data) - _PRESET_KEYS
+    if unknown:
+        raise UserError(f"preset {path}: unknown keys {sorted(unknown)} ({sorted(_PRESET_KEYS)})")
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise UserError(f"preset {path}: needs at least one [[runs]] table")
+    for i, run in enumerate(runs):
+        bad = set(run) - _RUN_KEYS if isinstance(run, dict) else set()
+        if not isinstance(run, dict) or "model" not in run or bad:
+            raise UserError(
+                f"preset {path}: run {i + 1} needs a model and only {sorted(_RUN_KEYS)}"
+                + (f"; got {sorted(bad)}" if bad else "")
+            )
+    data["path"] = str(path)
+    return data
+
+
+def _table(preset: dict[str, Any], value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"preset {preset['path']}: {where} must be a table")
+    return value
+
+
+def preset_requests(
+    preset: dict[str, Any],
+    *,
+    dataset: str | None = None,
+    seeds: list[int] | None = None,
+    metrics: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
+    grid: dict[str, list[Any]] | None = None,
+    steps: int | None = None,
+) -> list[SweepRequest]:
+    """One request per ``[[runs]]`` entry; command-line values override the preset's.
+
+    ``settings``: the command line's, already typed (``engine.settings.parse_items``).
+    """
+    from dbench.registry import MODELS
+
+    names = MODELS.names()
+    top = _table(preset, preset.get("settings"), "top-level settings")
+    requests = []
+    for run in preset["runs"]:
+        where = f"run {run['model']!r}"
+        run_grid = dict(_table(preset, run.get("grid"), f"{where} grid"))
+        for key, values in run_grid.items():
+            if not isinstance(values, list) or not values:
+                raise UserError(f"preset {preset['path']}: grid {key} must be a non-empty list")
+        run_grid.update(grid or {})
+        run_seeds = run.get("seeds", preset.get("seeds", 0))
+        run_settings = _table(preset, run.get("settings"), f"{where} settings")
+        layers = (top, run_settings, settings)
+        run_metrics = run.get("metrics", preset.get("metrics"))
+        requests.append(
+            SweepRequest(
+                model=run["model"],
+                dataset=dataset or run.get("dataset") or preset.get("dataset", "dsprites"),
+                grid=run_grid,
+                seeds=seeds if seeds is not None else parse_seeds(run_seeds),
+                # command line > run > top; MODEL.key ranks by its layer like a plain key
+                settings=merge(*(for_model(x, run["model"], names) for x in layers)),
+                metrics=metrics if metrics is not None else run_metrics,
+                steps=steps,
+                label=run.get("label"),
+            )
+        )
+    return requests
