@@ -156,9 +156,17 @@ def encodes_by_index(sim: Any) -> bool:
 
 @runtime_checkable
 class Preparable(Protocol):
-    """A dataset that can render or convert itself once into a cache (``dbench data prepare``)."""
+    """A dataset with a cache it builds once and reports on (``dbench data prepare | info``).
 
-    def prepare(self) -> Any: ...
+    ``prepare(progress)`` renders or converts the dataset into its cache and returns the path
+    written; it must succeed over a corrupt cache, never reading it. ``cache_state()`` is one
+    line: ``ready: PATH``, ``absent (...)``, ``corrupt: ...`` (saying how to rebuild it) or
+    ``not needed (...)``.
+    """
+
+    def prepare(self, progress: bool = True) -> Any: ...
+
+    def cache_state(self) -> str: ...
 
 
 @runtime_checkable

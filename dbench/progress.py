@@ -1,4 +1,8 @@
-"""Progress bars for long steps (rich, on stderr). Disabled ones cost nothing."""
+"""Progress bars for long steps (rich, on stderr). Disabled ones cost nothing.
+
+:func:`quiet` switches every bar off for a block (``dbench run --no-progress``), including the
+bars of components that draw their own (a dataset rendering itself on first use).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,20 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+_QUIET: ContextVar[bool] = ContextVar("dbench_quiet", default=False)
+
+
+@contextmanager
+def quiet(enabled: bool = True) -> Iterator[None]:
+    """No progress bars inside the block when ``enabled``."""
+    token = _QUIET.set(enabled or _QUIET.get())
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 class _Bar:
@@ -25,7 +42,7 @@ class _Bar:
 @contextmanager
 def progress_bar(description: str, total: float | None, enabled: bool = True) -> Iterator[_Bar]:
     """A bar with elapsed/remaining time and free-form fields (loss, images/s, ...)."""
-    if not enabled:
+    if not enabled or _QUIET.get():
         yield _Bar(None, None)
         return
     from rich.console import Console

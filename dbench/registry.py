@@ -96,10 +96,31 @@ class Registry:
     def create(self, name: str, **kwargs: Any) -> Any:
         """Instantiate a registered class with keyword hyperparameters, checking the names."""
         factory = self.get(name)
+        self.check_kwargs(name, kwargs)
         try:
             return factory(**kwargs)
-        except TypeError as exc:  # wrong or unknown keyword: the user's mistake
+        except TypeError as exc:  # a value of the wrong kind: the user's mistake
             raise UserError(f"bad arguments for {self.kind} {name!r}: {exc}") from None
+
+    def check_kwargs(self, name: str, kwargs: dict[str, Any]) -> None:
+        """Unknown keyword names are one line naming the known ones (no class internals)."""
+        import inspect
+
+        try:
+            params = inspect.signature(self.get(name)).parameters
+        except (TypeError, ValueError):  # no signature to read: the call decides
+            return
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        known = [p for p in params if p not in ("self", "data_dir")]
+        for key in kwargs:
+            if key not in params:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise UserError(
+                    f"{self.kind} {name!r} has no setting {key!r}{hint} "
+                    f"(known: {', '.join(known) or 'none'})"
+                )
 
 
 MODELS = Registry(

@@ -76,7 +76,7 @@ def test_same_config_and_seed_give_identical_scores(tmp_path, dsprites_data):
         (["--model", "pca", "--set", "n_components=-2"], "n_components must be a positive"),
         (["--model", "pca", "--set", "n_components=ten"], "n_components must be a positive"),
         (["--model", "pca", "--set", "colour=3"], "bad arguments for model 'pca'"),
-        (["--model", "pca", "--set", "higgins.num_train=0"], "num_train must be a positive"),
+        (["--model", "pca", "--set", "higgins.num_train=0"], "num_train must be positive"),
         (["--model", "pca", "--set", "dataset.source=file"], "dsprites"),
     ],
 )
@@ -167,3 +167,114 @@ def test_installed_plugin_is_listed_and_runs(plugin_path, tmp_path, dsprites_dat
     assert record["model"]["origin"] == "dbench-randproj (plugin)"
     assert record["scores"]["active_dims"]["active_dims"] == 10
     assert 0.2 < record["scores"]["higgins"]["eval_accuracy"] <= 1.0
+
+
+# -- one registration, one settings path, one output spelling, a light --help ----------------
+
+
+def test_every_cli_module_imports_light():
+    code = (
+        "import pkgutil, importlib, sys, dbench.cli\n"
+        "for m in pkgutil.iter_modules(dbench.cli.__path__):\n"
+        "    importlib.import_module(f'dbench.cli.{m.name}')\n"
+        "heavy = ('torch', 'numpy', 'pandas', 'sklearn', 'ray', 'h5py', 'matplotlib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def _click_commands():
+    """Every leaf command as (path, click command); typer may vendor its own click."""
+    import typer.main
+
+    from dbench.cli import app
+
+    todo = [((), typer.main.get_command(app))]
+    while todo:
+        path, command = todo.pop()
+        if hasattr(command, "commands"):
+            todo += [((*path, name), sub) for name, sub in command.commands.items()]
+        else:
+            yield path, command
+
+
+WRITERS = {("leaderboard",): [], ("show",): ["RUN"], ("report",): [], ("data", "show"): ["x"]}
+
+
+def test_commands_that_write_spell_it_output_and_still_read_out():
+    commands = dict(_click_commands())
+    for path, command in commands.items():
+        names = {opt for param in command.params for opt in param.opts}
+        assert "--out" not in names, path
+        assert ("--output" in names) == (path in WRITERS), path
+    for path, positional in WRITERS.items():
+        command = commands[path]
+        (option,) = [p for p in command.params if p.name == "output"]
+        assert set(option.opts) == {"--output", "-o"}
+        for spelling in (["--output", "f"], ["-o", "f"], ["--out", "f"], ["--out=f"]):
+            ctx = command.make_context(path[-1], [*positional, *spelling])
+            assert ctx.params["output"] == Path("f"), (path, spelling)
+
+
+def test_old_output_spelling_is_not_in_help():
+    from typer.testing import CliRunner
+
+    from dbench.cli import app
+
+    for path in WRITERS:
+        text = CliRunner().invoke(app, [*path, "--help"], terminal_width=200).output
+        assert "--output" in text and "--out " not in text and "--out," not in text, path
+
+
+def _captured_run(monkeypatch, *args: str) -> RunConfig:
+    from typer.testing import CliRunner
+
+    from dbench.cli import app
+
+    seen = []
+
+    def fake_run_one(config):
+        seen.append(config)
+        return {"run_id": "r", "scores": {}, "path": "record.json"}
+
+    monkeypatch.setattr("dbench.engine.run.run_one", fake_run_one)
+    result = CliRunner().invoke(app, ["run", *args])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    return config
+
+
+def test_run_settings_layers_budget_then_flags_then_set(monkeypatch):
+    from dbench.contracts import Budget
+
+    config = _captured_run(monkeypatch, "--model", "betavae", "--budget", "paper", "--beta", "2")
+    assert config.model_kwargs == {"beta": 2.0}
+    assert config.budget == Budget(steps=300_000, batch_size=64)
+    config = _captured_run(
+        monkeypatch,
+        *("--model", "betavae", "--budget", "paper", "--steps", "5", "--beta", "2"),
+        *("--set", "beta=3", "--set", "latent_dim=4", "--set", "budget.batch_size=8"),
+        *("--set", "higgins.num_train=10", "--set", "dataset.source=procedural"),
+        *("--metrics", "higgins, mig"),
+    )
+    assert config.model_kwargs == {"beta": 3, "latent_dim": 4}  # --set beats --beta
+    assert config.budget == Budget(steps=5, batch_size=8)  # flags beat the named budget
+    assert config.dataset_kwargs == {"source": "procedural"}
+    assert config.metric_kwargs == {"higgins": {"num_train": 10}}
+    assert config.metrics == ["higgins", "mig"]
+    config = _captured_run(monkeypatch, "--model", "pca", "--set", "budget.steps=3", "--steps", "9")
+    assert config.budget == Budget(steps=3)  # --set beats --steps
+    assert config.model_kwargs == {}
+
+
+def test_run_unknown_budget_name_is_a_user_error():
+    from typer.testing import CliRunner
+
+    from dbench.cli import app
+    from dbench.errors import UserError
+
+    result = CliRunner().invoke(app, ["run", "--model", "betavae", "--budget", "huge"])
+    assert isinstance(result.exception, UserError)
+    assert "no budget named 'huge' (known: default, paper)" in str(result.exception)

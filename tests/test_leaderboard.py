@@ -292,8 +292,10 @@ def test_corrupt_records_are_skipped_with_a_warning_naming_and_counting_them(tmp
     with pytest.warns(UserWarning, match=r"skipped 4 unreadable record") as caught:
         board = leaderboard(tmp_path)
     message = str(caught[0].message)
-    assert "truncated.json" in message and "binary.json" in message and "run record x" in message
-    assert "run record odd: malformed record" in message
+    assert "truncated.json" in message and "binary.json" in message
+    assert "nodataset.json: invalid run id" not in message  # "x" is a valid id
+    assert "nodataset.json: config has no dataset name" in message
+    assert "odd.json: dataset block is not a mapping" in message
     assert list(board["model"]) == ["pca"]
     assert board.attrs["skipped"] and len(board.attrs["skipped"]) == 4
 

@@ -1,34 +1,29 @@
-"""``dbench data ...``: dataset housekeeping (prepare caches, info, preview images).
+"""``dbench data prepare | info | show``: dataset housekeeping (caches, facts, preview images).
 
-Imports only typer and the standard library at module level, so ``dbench --help`` stays fast;
-torch, h5py and the dataset modules load inside the command.
+torch, h5py and the dataset modules load inside the commands, so ``dbench --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dbench.cli.options import DataDir
+from dbench.cli.options import DataDir, Progress, output_option
+from dbench.errors import UserError
 
-app = typer.Typer(help="Prepare, inspect and preview datasets.", no_args_is_help=True)
 
-
-@app.command()
 def prepare(
     name: Annotated[str, typer.Argument(help="Registered dataset, e.g. dsprites.")],
     data_dir: DataDir = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Progress = True,
 ) -> None:
     """Render a procedural dataset once into <data root>/cache/ so later runs start fast."""
-    import time
-
     from dbench.engine.resolve import make_dataset
-    from dbench.errors import UserError
 
-    dataset = make_dataset(name, {}, str(data_dir) if data_dir else None)
+    dataset = make_dataset(name, {}, data_dir)
     if not callable(getattr(dataset, "prepare", None)):
         raise UserError(f"dataset {name!r} has nothing to prepare (it has no prepare step)")
     started = time.perf_counter()
@@ -36,7 +31,6 @@ def prepare(
     typer.echo(f"{name}: wrote {path} in {time.perf_counter() - started:.1f} s")
 
 
-@app.command()
 def info(
     name: Annotated[str, typer.Argument(help="Registered dataset, e.g. faces3d.")],
     data_dir: DataDir = None,
@@ -45,14 +39,12 @@ def info(
     from dbench.datasets.preview import info_lines
     from dbench.engine.resolve import make_dataset
 
-    dataset = make_dataset(name, {}, str(data_dir) if data_dir else None)
-    typer.echo("\n".join(info_lines(name, dataset)))
+    typer.echo("\n".join(info_lines(name, make_dataset(name, {}, data_dir))))
 
 
-@app.command()
 def show(
     name: Annotated[str, typer.Argument(help="Registered dataset, e.g. shapes3d.")],
-    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
+    output: Annotated[Path, output_option("PNG file to write.")],
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random samples.")] = 0,
     data_dir: DataDir = None,
 ) -> None:
@@ -60,5 +52,4 @@ def show(
     from dbench.datasets.preview import show as draw
     from dbench.engine.resolve import make_dataset
 
-    dataset = make_dataset(name, {}, str(data_dir) if data_dir else None)
-    typer.echo(f"{name}: wrote {draw(dataset, out, seed=seed)}")
+    typer.echo(f"{name}: wrote {draw(make_dataset(name, {}, data_dir), output, seed=seed)}")

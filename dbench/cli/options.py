@@ -1,17 +1,52 @@
-"""Command-line options shared by several commands (typer and stdlib only: imported by --help)."""
+"""Options and small helpers shared by the commands (typer and stdlib only: ``--help`` loads it).
+
+Help texts give defaults in parentheses: rich reads square brackets as markup and drops them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from dbench.errors import UserError
 
 ResultsDir = Annotated[
     Path | None,
     typer.Option("--results-dir", help="Results root (default: $DBENCH_RESULTS or ./results)."),
 ]
+#: A string, as the engine takes it (records store it): no Path-to-str conversion per command.
 DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data root (default: $DBENCH_DATA or ./datasets)."),
+    str | None,
+    typer.Option(
+        "--data-dir", metavar="<path>", help="Data root (default: $DBENCH_DATA or ./datasets)."
+    ),
 ]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+def output_option(help: str) -> Any:
+    """``--output``/``-o``: the one spelling of "write to" on every command that writes files.
+
+    The old spelling ``--out`` still parses (see :data:`OUTPUT_ALIASES`) but is not listed.
+    """
+    return typer.Option("--output", "-o", help=help)
+
+
+def _old_output_spelling(name: str) -> str:
+    return "output" if name == "out" else name
+
+
+#: Context settings of the commands with :func:`output_option`: ``--out`` reads as ``--output``.
+OUTPUT_ALIASES: dict[str, Any] = {"token_normalize_func": _old_output_spelling}
+
+
+def metric_list(text: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; ``None`` stays ``None`` (the command's default metrics)."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError("--metrics needs at least one metric name")
+    return names

@@ -1,7 +1,6 @@
-"""CLI commands for results: ``leaderboard`` (its body), ``show RUN`` and ``report``.
+"""``dbench leaderboard``, ``dbench show RUN`` and ``dbench report``: results read back.
 
-Module level imports typer and the standard library only (cli.py imports this module at
-start-up and ``dbench --help`` must stay fast); pandas, seaborn and torch load inside commands.
+pandas, seaborn and torch load inside the commands, so ``dbench --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from dbench.cli.options import DataDir, ResultsDir
+from dbench.cli.options import DataDir, ResultsDir, output_option
+from dbench.errors import UserError
 
 
 @contextmanager
@@ -33,8 +33,6 @@ def _emit(text: str, output: Path | None, what: str) -> None:
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
-    from dbench.errors import UserError
-
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
@@ -43,22 +41,30 @@ def _emit(text: str, output: Path | None, what: str) -> None:
     typer.echo(f"wrote {what} to {output}", err=True)
 
 
-def leaderboard_command(
-    results_dir: Path | None,
-    *,
-    dataset: str | None,
-    model: str | None,
-    metric: str | None,
-    fmt: str,
-    output: Path | None,
-    compare: str | None,
-    plots: Path | None,
+def leaderboard(
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Only this metric, and rank by its headline score.")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, markdown, latex or html.")
+    ] = "table",
+    output: Annotated[Path | None, output_option("Write to FILE (default: the terminal).")] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(help="Also show a published table side by side: higgins2017 or a CSV."),
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option(help="Also write the summary figures (PNG) into DIR.")
+    ] = None,
+    results_dir: ResultsDir = None,
 ) -> None:
-    """The body of ``dbench leaderboard`` (declared in cli.py)."""
-    from dbench.errors import UserError
+    """Mean +- std over seeds of every score, one row per configuration, ranked."""
     from dbench.paths import results_root
     from dbench.reporting.aggregate import aggregate, filtered_runs, load_records, warn_skipped
-    from dbench.reporting.tables import FORMATS, render
+    from dbench.reporting.published import comparison, comparison_caption, comparison_display
+    from dbench.reporting.tables import FORMATS, csv_frame_text, render, render_display
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -71,33 +77,17 @@ def leaderboard_command(
         typer.echo(f"no runs recorded under {root / 'runs'} match these filters", err=True)
         return
     width = shutil.get_terminal_size((200, 24)).columns
-    if compare:
-        text = _comparison_text(runs, meta, compare, fmt, width)
-    else:
+    if not compare:
         text = render(aggregate(runs, meta, metric), fmt, width=width)
+    else:
+        table = comparison(runs, meta, compare)  # ranked by the published table's metric
+        if fmt == "csv":
+            text = csv_frame_text(table)
+        else:
+            text = render_display(comparison_display(table), fmt, comparison_caption(table), width)
     _emit(text, output, "leaderboard")
     if plots is not None:
         _write_summary_plots(runs, aggregate(runs, meta, metric), plots)
-
-
-def _comparison_text(runs: Any, meta: dict, compare: str, fmt: str, width: int) -> str:
-    from dbench.reporting.aggregate import aggregate
-    from dbench.reporting.tables import (
-        compare_published,
-        comparison_caption,
-        comparison_display,
-        csv_frame_text,
-        published_metric,
-        render_display,
-    )
-
-    # A published table names its own metric (higgins.eval_accuracy): rank and match by it.
-    metric = published_metric(compare)
-    board = aggregate(runs, meta, metric if metric in meta else None)
-    table = compare_published(board, compare)
-    if fmt == "csv":
-        return csv_frame_text(table)
-    return render_display(comparison_display(table), fmt, comparison_caption(table), width)
 
 
 def _write_summary_plots(runs: Any, board: Any, folder: Path) -> None:
@@ -116,9 +106,7 @@ def _write_summary_plots(runs: Any, board: Any, folder: Path) -> None:
 
 def show(
     run: Annotated[str, typer.Argument(help="Run id, unique id prefix, or record path.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG figures.")] = Path(
-        "figures"
-    ),
+    output: Annotated[Path, output_option("Folder for the PNG figures.")] = Path("figures"),
     span: Annotated[float, typer.Option(min=0.1, help="Traverse each latent over ±SPAN.")] = 3.0,
     steps: Annotated[int, typer.Option(min=2, help="Images per traversal row.")] = 9,
     seed: Annotated[int, typer.Option(min=0, help="Picks the reference image.")] = 0,
@@ -133,12 +121,10 @@ def show(
     root = results_root(results_dir)
     record = find_record(root, run)
     with _warnings_to_stderr():
-        figures, skipped = run_figures(
-            record, root, str(data_dir) if data_dir else None, span=span, steps=steps, seed=seed
-        )
+        figures, skipped = run_figures(record, root, data_dir, span=span, steps=steps, seed=seed)
     run_id = record["run_id"]
     for name, fig in figures.items():
-        typer.echo(f"wrote {save(fig, out / f'{run_id}-{name}.png')}")
+        typer.echo(f"wrote {save(fig, output / f'{run_id}-{name}.png')}")
     for message in skipped:
         typer.echo(f"note: {message}", err=True)
     if not figures:
@@ -146,9 +132,7 @@ def show(
 
 
 def report(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path(
-        "report.html"
-    ),
+    output: Annotated[Path, output_option("The HTML file to write.")] = Path("report.html"),
     dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
     metric: Annotated[str | None, typer.Option(help="Rank and plot by this metric.")] = None,
     compare: Annotated[
@@ -167,11 +151,11 @@ def report(
     with _warnings_to_stderr():
         build_report(
             results_root(results_dir),
-            out,
+            output,
             dataset=dataset,
             metric=metric,
             compare=None if compare == "none" else compare,
             per_run=per_run,
-            data_dir=str(data_dir) if data_dir else None,
+            data_dir=data_dir,
         )
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote {output}")

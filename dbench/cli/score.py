@@ -1,7 +1,8 @@
 """``dbench score RUN --metrics a,b``: score a saved run with more metrics (no retraining).
 
-Imports only typer and the standard library at module level, so ``dbench --help`` stays free
-of torch and scikit-learn; the work happens in :func:`dbench.engine.rescore.rescore`.
+``--set METRIC.key=value`` goes through the one settings path
+(:func:`dbench.engine.settings.parse_items` and :func:`~dbench.engine.settings.route`); the
+work happens in :func:`dbench.engine.rescore.rescore`.
 """
 
 from __future__ import annotations
@@ -10,24 +11,8 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli.options import DataDir, ResultsDir
-
-
-def parse_metric_settings(items: list[str], metrics: list[str]) -> dict[str, dict]:
-    """``METRIC.key=value`` items -> ``{metric: {key: value}}`` (values parsed as JSON)."""
-    from dbench.engine.config import parse_value
-    from dbench.errors import UserError
-
-    out: dict[str, dict] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        scope, dot, name = key.strip().partition(".")
-        if not sep or not dot or not name:
-            raise UserError(f"--set expects METRIC.key=value; got {item!r}")
-        if scope not in metrics:
-            raise UserError(f"--set {key.strip()}: {scope!r} is not one of --metrics {metrics}")
-        out.setdefault(scope, {})[name] = parse_value(raw)
-    return out
+from dbench.cli.options import DataDir, Progress, ResultsDir, metric_list
+from dbench.errors import UserError
 
 
 def score(
@@ -39,22 +24,29 @@ def score(
     ] = None,
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: Progress = True,
 ) -> None:
     """Score a saved run with more metrics and merge them into its record."""
     from dbench.engine.rescore import rescore
-    from dbench.errors import UserError
+    from dbench.engine.settings import parse_items, route
     from dbench.paths import results_root
+    from dbench.registry import METRICS
 
-    names = [n.strip() for n in metrics.split(",") if n.strip()]
-    if not names:
-        raise UserError("--metrics needs at least one metric name")
+    names = metric_list(metrics) or []
+    scoped = route(parse_items(settings or []), METRICS.names())
+    misplaced = {"model": scoped.model, "dataset": scoped.dataset, "budget": scoped.budget}
+    shown = "; ".join(f"{scope} {', '.join(keys)}" for scope, keys in misplaced.items() if keys)
+    if shown:
+        raise UserError(f"score --set takes METRIC.key=value only; got settings of {shown}")
+    unscored = [name for name in scoped.metrics if name not in names]
+    if unscored:
+        raise UserError(f"--set {unscored[0]}.*: {unscored[0]!r} is not one of --metrics {names}")
     record = rescore(
         results_root(results_dir),
         run,
         names,
-        parse_metric_settings(settings or [], names),
-        data_dir=str(data_dir) if data_dir else None,
+        scoped.metrics,
+        data_dir=data_dir,
         show_progress=progress,
     )
     typer.echo(f"run {record['run_id']}")

@@ -30,6 +30,7 @@ class RunConfig:
     data_dir: str | None = None
     results_dir: str | None = None
     resume: bool = False
+    overwrite: bool = False
     show_progress: bool = True
 
     def __post_init__(self) -> None:

@@ -4,7 +4,9 @@ The model is rebuilt from the record (:mod:`dbench.engine.saved`), and the metri
 by the same loop as ``run_one`` (:func:`dbench.engine.scoring.score_all`: one shared
 representation, the run's own per-metric random streams), so rescoring a metric the run
 already has, with the same settings, reproduces its value. Results merge into the record,
-which is rewritten atomically.
+which is rewritten atomically: a score scored again with the same settings is checked to be
+reproduced exactly; one replaced (other settings, or different values) is kept under
+``history`` with its own settings, so nothing in a record is lost.
 """
 
 from __future__ import annotations
@@ -49,10 +51,28 @@ def rescore(
     seed = int(record["config"]["seed"])
     scored = score_all(sim, model.encode, specs, metric_kwargs, seed, show_progress=show_progress)
 
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    outcome, history = {}, list(record.get("history", []))
+    for name in specs:
+        outcome[name] = _compare(record, name, scored)
+        if outcome[name] not in ("added", "reproduced"):
+            # Nothing in a record is lost: a replaced score stays, with its own settings.
+            history.append(
+                {
+                    "metric": name,
+                    "scores": record["scores"][name],
+                    "meta": record.get("metrics", {}).get(name, {}),
+                    "replaced": when,
+                    "why": outcome[name],
+                }
+            )
+
     updated = dict(record)
     updated.pop("path", None)  # run_one's return value carries it; the file never does
     updated["scores"] = {**record.get("scores", {}), **scored.scores}
     updated["metrics"] = {**record.get("metrics", {}), **scored.meta}
+    if history:
+        updated["history"] = history
     timings = dict(record.get("timings", {}))
     timings["metrics_s"] = {**timings.get("metrics_s", {}), **scored.seconds}
     updated["timings"] = timings
@@ -60,11 +80,25 @@ def rescore(
     updated["rescored"] = [
         *record.get("rescored", []),
         {
-            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "when": when,
             "metrics": list(specs),
+            "outcome": outcome,
             "representation": scored.representation,
             "seconds": time.perf_counter() - started,
         },
     ]
     path = write_record(results_dir, updated)
-    return {**updated, "path": str(path)}
+    return {**updated, "path": str(path), "outcome": outcome}
+
+
+def _compare(record: RunRecord, name: str, scored: Any) -> str:
+    """``added``, ``reproduced`` (same protocol, identical scores), ``changed settings`` or
+    ``differs`` (same protocol, other scores: another machine or library version)."""
+    if name not in record.get("scores", {}):
+        return "added"
+    before = record.get("metrics", {}).get(name, {})
+    settings = before.get("settings", record["config"].get("metric_kwargs", {}).get(name, {}))
+    now = scored.meta[name]
+    if settings != now["settings"] or before.get("version") != now["version"]:
+        return "changed settings"
+    return "reproduced" if record["scores"][name] == scored.scores[name] else "differs"

@@ -82,6 +82,10 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     """Check ``config``, build its dataset and (unfitted) model, and name the run."""
     metrics = list(config.metrics) if config.metrics is not None else default_metrics()
     model = check_config(config, metrics)  # every setting checked before any work
+    if "device" in config.dataset_kwargs:  # a dataset asked to render on a device we lack
+        from dbench.engine.environment import resolve_device
+
+        resolve_device(str(config.dataset_kwargs["device"]))
     sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
     specs = {name: METRICS.get(name) for name in metrics}
     for name, spec in specs.items():  # what each metric needs of this dataset

@@ -22,9 +22,15 @@ from dbench.engine.store import (
     RunRecord,
     artifacts_dir,
     ensure_writable,
+    read_record,
+    record_path,
+    remove_empty,
+    runs_dir,
     write_record,
 )
+from dbench.errors import UserError
 from dbench.paths import results_root
+from dbench.progress import quiet
 from dbench.registry import MODELS
 
 
@@ -34,45 +40,38 @@ def run_one(
     """Train ``config.model`` on ``config.dataset``, score it, write and return the record.
 
     ``report(**metrics)`` receives training progress (Ray Tune passes its reporter here);
-    ``resolved`` is ``resolve_run(config)`` when the caller already has it.
+    ``resolved`` is ``resolve_run(config)`` when the caller already has it. When the run's
+    record already exists it is returned as it is (``existing: True``) and nothing is trained,
+    unless ``config.overwrite``: then the old record is kept under ``runs/replaced/``.
     """
+    with quiet(not config.show_progress):
+        return _run_one(config, report, resolved)
+
+
+def _run_one(config: RunConfig, report: Any, resolved: ResolvedRun | None) -> RunRecord:
     started = time.perf_counter()
     results_dir = results_root(config.results_dir)
-    ensure_writable(results_dir)
     run = resolved or resolve_run(config)
     device = resolve_device(config.device)
-    model, sim = run.model, run.sim
+    existing = record_path(results_dir, run.run_id)
+    if existing.is_file() and not config.overwrite:
+        return {**read_record(existing), "path": str(existing), "existing": True}
+    ensure_writable(results_dir)
+    model = run.model
 
     workdir = artifacts_dir(results_dir, run.run_id)
-    workdir.mkdir(parents=True, exist_ok=True)
-    ctx = FitContext(
-        device=device,
-        budget=run.budget,
-        workdir=workdir,
-        resume=config.resume,
-        show_progress=config.show_progress,
-        report=report or (lambda **_: None),
-    )
-    if config.show_progress:
-        print(
-            f"fitting {config.model} on {config.dataset} ({run.dataset_info.get('source')}), "
-            f"seed {config.seed}, device {device}",
-            file=sys.stderr,
-            flush=True,
-        )
-    fit_start = time.perf_counter()
-    model.fit(sim, stream_rng(config.seed, "fit"), ctx)
-    fit_seconds = time.perf_counter() - fit_start
-    model.save(workdir / "model.state")
-
-    scored = score_all(
-        sim,
-        model.encode,
-        run.specs,
-        config.metric_kwargs,
-        config.seed,
-        show_progress=config.show_progress,
-    )
+    folders = (workdir, workdir.parent, runs_dir(results_dir), results_dir)
+    created = [d for d in folders if not d.exists()]
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        remove_empty(*created)
+        raise UserError(f"cannot create the run's artifact folder {workdir}: {exc}") from None
+    try:
+        fit_seconds, scored = _fit_and_score(config, run, device, workdir, report)
+    except BaseException:
+        remove_empty(*created)  # a failed run leaves no empty folders (checkpoints stay)
+        raise
     record: RunRecord = {
         "schema": SCHEMA_VERSION,
         "run_id": run.run_id,
@@ -99,8 +98,46 @@ def run_one(
         },
         "environment": environment(device),
     }
+    if existing.is_file():
+        keep = existing.parent / "replaced" / f"{run.run_id}.{int(time.time())}.json"
+        keep.parent.mkdir(exist_ok=True)
+        existing.replace(keep)
     path = write_record(results_dir, record)
     return {**record, "path": str(path)}
+
+
+def _fit_and_score(config: RunConfig, run: ResolvedRun, device: str, workdir, report):
+    ctx = FitContext(
+        device=device,
+        budget=run.budget,
+        workdir=workdir,
+        resume=config.resume,
+        show_progress=config.show_progress,
+        report=report or (lambda **_: None),
+    )
+    if config.show_progress:
+        print(
+            f"fitting {config.model} on {config.dataset} ({run.dataset_info.get('source')}), "
+            f"seed {config.seed}, device {device}",
+            file=sys.stderr,
+            flush=True,
+        )
+    fit_start = time.perf_counter()
+    run.model.fit(run.sim, stream_rng(config.seed, "fit"), ctx)
+    fit_seconds = time.perf_counter() - fit_start
+    try:
+        run.model.save(workdir / "model.state")
+    except OSError as exc:  # a full disk: the atomic writer left no partial file
+        raise UserError(f"cannot write model state {workdir / 'model.state'}: {exc}") from None
+    scored = score_all(
+        run.sim,
+        run.model.encode,
+        run.specs,
+        config.metric_kwargs,
+        config.seed,
+        show_progress=config.show_progress,
+    )
+    return fit_seconds, scored
 
 
 def jsonable(value: Any) -> Any:

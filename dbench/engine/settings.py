@@ -15,7 +15,6 @@ and the command line (``--set``/``--grid`` text, parsed here). :func:`merge` com
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -141,19 +140,6 @@ def apply(config: RunConfig, settings: Mapping[str, Any], **route_kwargs: Any) -
     return config
 
 
-def check_kwargs(what: str, factory: Any, kwargs: Mapping[str, Any]) -> None:
-    """Names (and arity) of keyword arguments against a signature, without calling it."""
-    try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):  # no signature to read: the call itself will decide
-        return
-    try:
-        sig.bind_partial(**kwargs)
-    except TypeError as exc:
-        known = [p for p in sig.parameters if p not in ("self", "data_dir")]
-        raise UserError(f"bad settings for {what}: {exc} (known: {', '.join(known)})") from None
-
-
 def check_metrics(metrics: list[str], metric_kwargs: Mapping[str, Mapping[str, Any]]) -> dict:
     """The specs of ``metrics``; their settings checked (names, types, choices, positivity)."""
     from dbench.registry import METRICS
@@ -176,6 +162,6 @@ def check_config(config: RunConfig, metrics: list[str]) -> Any:
 
     DATASETS.entry(config.dataset)  # unknown names fail first, with a did-you-mean
     model = MODELS.create(config.model, **config.model_kwargs)
-    check_kwargs(f"dataset {config.dataset!r}", DATASETS.get(config.dataset), config.dataset_kwargs)
+    DATASETS.check_kwargs(config.dataset, config.dataset_kwargs)
     check_metrics(metrics, config.metric_kwargs)
     return model

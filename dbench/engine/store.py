@@ -2,17 +2,19 @@
 
 Layout under the results root::
 
-    runs/<run_id>.json          the record (schema below)
+    runs/<run_id>.json          the record
     artifacts/<run_id>/         the trained model's state and training checkpoints
 
-A record is written to a temporary file in the same folder and renamed into place, so a reader
-never sees half a record and an interrupted run leaves none behind.
+Records are input like any other file: :func:`validate_record` checks the structure of every
+record read (the one place that does), run ids must match :data:`RUN_ID` (no path separators,
+no ``..``), and every path derived from a record is resolved under its root.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,14 @@ from dbench.errors import UserError
 
 SCHEMA_VERSION = 1
 RunRecord = dict[str, Any]
+#: run ids: letters, digits, ``_ . = -``; no separators, cannot start with a dot
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}")
+
+
+def check_run_id(run_id: Any) -> str:
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise UserError(f"invalid run id {run_id!r} (letters, digits, '_', '.', '=', '-' only)")
+    return run_id
 
 
 def runs_dir(results_dir: Path) -> Path:
@@ -28,22 +38,32 @@ def runs_dir(results_dir: Path) -> Path:
 
 
 def artifacts_dir(results_dir: Path, run_id: str) -> Path:
-    return Path(results_dir) / "artifacts" / run_id
+    return Path(results_dir) / "artifacts" / check_run_id(run_id)
 
 
 def record_path(results_dir: Path, run_id: str) -> Path:
-    return runs_dir(results_dir) / f"{run_id}.json"
+    return runs_dir(results_dir) / f"{check_run_id(run_id)}.json"
 
 
 def ensure_writable(results_dir: Path) -> None:
-    """Fail before any work is done if records cannot be written there."""
-    folder = runs_dir(results_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
-            pass
-    except OSError as exc:
-        raise UserError(f"results directory {results_dir} is not writable: {exc}") from None
+    """Fail before any work is done if records could not be written there (creates nothing)."""
+    folder = runs_dir(results_dir).absolute()
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"results directory {results_dir} is not usable: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"results directory {results_dir} is not writable ({probe})")
+
+
+def remove_empty(*folders: Path) -> None:
+    """Remove folders a failed run created and left empty (deepest first); keep the rest."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty (checkpoints to resume from) or already gone
 
 
 def write_record(results_dir: Path, record: RunRecord) -> Path:
@@ -55,19 +75,69 @@ def write_record(results_dir: Path, record: RunRecord) -> Path:
     return path
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def record_problem(record: Any) -> str | None:
+    """Why ``record`` is not a usable run record, or None. Older optional fields may be absent."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    schema = record.get("schema", 1)
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        return f"schema {schema!r} is not a version number"
+    if schema > SCHEMA_VERSION:
+        return f"written by a newer dbench (schema {schema} > {SCHEMA_VERSION}); upgrade dbench"
+    run_id = record.get("run_id")
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        return f"invalid run id {run_id!r}"
+    config = record.get("config")
+    if not isinstance(config, dict):
+        return "config is not a mapping"
+    for key in ("dataset", "model"):
+        if not isinstance(config.get(key), str):
+            return f"config has no {key} name"
+    seed = config.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        return f"seed {seed!r} is not a non-negative integer"
+    for key in ("model_kwargs", "dataset_kwargs", "metric_kwargs"):
+        if not isinstance(config.get(key, {}), dict):
+            return f"config.{key} is not a mapping"
+    scores = record.get("scores")
+    if not isinstance(scores, dict):
+        return "scores are not {metric: {score: value}}"
+    for metric, values in scores.items():
+        if not isinstance(values, dict) or not all(
+            _is_number(v) or v is None for v in values.values()
+        ):
+            return f"scores of {metric!r} are not numbers"
+    for key in ("model", "dataset", "metrics", "training", "timings", "budget"):
+        if not isinstance(record.get(key, {}), dict):
+            return f"{key} block is not a mapping"
+    return None
+
+
+def validate_record(record: Any, where: Any) -> RunRecord:
+    problem = record_problem(record)
+    if problem:
+        raise UserError(f"not a usable dbench run record: {where}: {problem}")
+    return record
+
+
 def read_record(path: Path) -> RunRecord:
-    """One record; a :class:`UserError` naming the file if it is unreadable or not a record."""
+    """One record; a :class:`UserError` naming the file if it is unreadable or malformed."""
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"unreadable run record {path}: {exc}") from None
-    if not isinstance(record, dict) or not {"run_id", "config", "scores"} <= record.keys():
-        raise UserError(f"not a dbench run record: {path}")
+    record = validate_record(record, path)
+    if Path(path).stem != record["run_id"]:
+        raise UserError(f"run record {path} holds run id {record['run_id']!r}, not its file name")
     return record
 
 
 def iter_records(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
-    """All readable records under the results root, and one message per skipped file."""
+    """All usable records under the results root, and one message per skipped file."""
     records, skipped = [], []
     for path in sorted(runs_dir(Path(results_dir)).glob("*.json")):
         try:
@@ -78,12 +148,22 @@ def iter_records(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
 
 
 def find_record(results_dir: Path, run: str) -> RunRecord:
-    """A record by run id, unique id prefix, or path to its JSON file."""
-    candidate = Path(run)
-    if candidate.suffix == ".json" and candidate.exists():
-        return read_record(candidate)
-    matches = sorted(runs_dir(Path(results_dir)).glob(f"{run}*.json"))
+    """A record by run id, unique id prefix, or the path of its file under ``runs/``."""
+    folder = runs_dir(Path(results_dir))
+    if run.endswith(".json") or "/" in run or "\\" in run:
+        path = Path(run).resolve()
+        if path.parent != folder.resolve():
+            raise UserError(f"{run} is not a run record under {folder}")
+        if not path.is_file():
+            raise UserError(f"no run record {run}")
+        return read_record(path)
+    if not RUN_ID.fullmatch(run) or ".." in run:
+        raise UserError(f"invalid run id {run!r}")
+    matches = sorted(folder.glob(f"{run}*.json"))
+    exact = [m for m in matches if m.stem == run]
+    if exact:
+        matches = exact
     if len(matches) != 1:
         what = "no run" if not matches else f"{len(matches)} runs"
-        raise UserError(f"{what} matching {run!r} under {runs_dir(Path(results_dir))}")
+        raise UserError(f"{what} matching {run!r} under {folder}")
     return read_record(matches[0])

@@ -8,12 +8,11 @@ model is rebuilt from its registry name, its kwargs (both in the run record) and
 from __future__ import annotations
 
 import inspect
-import pickle
 from pathlib import Path
 from typing import Any
 
 from dbench.contracts import Budget
-from dbench.errors import UserError
+from dbench.models.state import load_state, save_state
 
 
 class BaseModel:
@@ -30,17 +29,15 @@ class BaseModel:
     def learned_state(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
 
+    def estimator_factories(self) -> dict[str, Any]:
+        """Builders of the empty estimators held in learned state (none by default)."""
+        return {}
+
     def save(self, path: Path) -> None:
-        with open(path, "wb") as f:
-            pickle.dump(self.learned_state(), f)
+        save_state(path, self.learned_state())
 
     def load(self, path: Path) -> BaseModel:
-        try:
-            with open(path, "rb") as f:
-                state = pickle.load(f)  # a file this package wrote for this run
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
-            raise UserError(f"cannot load model state from {path}: {exc}") from None
-        vars(self).update(state)
+        vars(self).update(load_state(path, self.estimator_factories()))
         return self
 
     def __repr__(self) -> str:

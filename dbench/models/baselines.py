@@ -10,7 +10,9 @@ import numpy as np
 
 from dbench.checks import check_positive_int
 from dbench.contracts import FitContext, Observations, Simulator
+from dbench.errors import UserError
 from dbench.models.base import BaseModel
+from dbench.models.state import canonical
 
 
 def _flat_images(obs: Observations) -> np.ndarray:
@@ -49,15 +51,24 @@ class _LinearBaseline(BaseModel):
         raise NotImplementedError
 
     def fit(self, sim: Simulator, rng: np.random.Generator, ctx: FitContext) -> _LinearBaseline:
+        limit = min(self.n_samples, int(np.prod(sim.observation_shape)))
+        if self.n_components > limit:  # checked before rendering anything
+            raise UserError(
+                f"{type(self).__name__}: n_components={self.n_components} exceeds "
+                f"min(n_samples, pixels) = {limit}"
+            )
         v = sim.sample_factors(self.n_samples, rng)
         w = sim.sample_nuisance(self.n_samples, rng)
         x = sim.sim(v, w).reshape(self.n_samples, -1).float().cpu().numpy()
         seed = int(rng.integers(2**31 - 1))
-        self.estimator_ = self._estimator(seed).fit(x)
+        self.estimator_ = canonical(self._estimator(seed).fit(x))
         return self
 
     def encode(self, obs: Observations) -> np.ndarray:
         return self.estimator_.transform(_flat_images(obs))
+
+    def estimator_factories(self) -> dict:
+        return {"estimator_": lambda: self._estimator(0)}
 
 
 class PCAModel(_LinearBaseline):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,8 +146,12 @@ def _seeds(rng: np.random.Generator) -> dict[str, int]:
 
 
 def _write_atomic(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """Through the one atomic writer: a full disk leaves the previous checkpoint intact."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+        raise UserError(f"cannot write checkpoint {path}: {exc}") from None
 
 
 def _finite_weights(model: Trainable) -> bool:
@@ -187,6 +192,8 @@ def fit(
     start = 0
     if ctx.resume and ckpt_path is not None and ckpt_path.exists():
         start = _restore(ckpt_path, model, gen, np_rng, scaler, identity)
+    elif ctx.resume:
+        print(f"--resume: no checkpoint at {ckpt_path}; starting from step 0", file=sys.stderr)
 
     def save_checkpoint(at: int) -> None:
         if ckpt_path is None:

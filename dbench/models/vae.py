@@ -224,8 +224,11 @@ class VAE(BaseModel):
             "modules": {k: m.state_dict() for k, m in self.state_modules().items()},
             "fit_info": getattr(self, "fit_info_", {}),
         }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        try:
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+            raise UserError(f"cannot write model state {path}: {exc}") from None
 
     def load(self, path: Path) -> VAE:
         """Rebuild the nets from this model's kwargs and the saved observation shape."""

@@ -50,15 +50,8 @@ def load_records(results_dir: str | os.PathLike) -> tuple[list[RunRecord], list[
 
 def _record_problem(record: RunRecord) -> str | None:
     """Why a parsed record cannot enter a table, or None (older optional fields may be absent)."""
-    config = record.get("config")
-    if not isinstance(config, dict):
-        return "config is not a mapping"
-    for key in ("dataset", "model"):
-        if not isinstance(config.get(key), str):
-            return f"config has no {key} name"
-    scores = record.get("scores")
-    if not isinstance(scores, dict) or not all(isinstance(s, dict) for s in scores.values()):
-        return "scores are not {metric: {score: value}}"
+    # Structure is validated when records are read (engine.store.record_problem); this
+    # catches what only building a row reveals.
     try:
         run_row(record)  # any other malformed block (a string where a mapping belongs)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -148,7 +141,9 @@ def _protocol(record: RunRecord) -> str:
     proto = {}
     for name in names:
         info = meta.get(name) if isinstance(meta.get(name), dict) else {}
-        proto[name] = {"version": info.get("version"), "settings": settings.get(name, {})}
+        # Each score's own settings (a rescore may have changed them); older records: config's.
+        own = info.get("settings", settings.get(name, {}))
+        proto[name] = {"version": info.get("version"), "settings": own}
     return json.dumps(proto, sort_keys=True, default=str)
 
 

@@ -1,0 +1,99 @@
+"""``dbench run``: train one model on one dataset, score it, write its record.
+
+Every value a run is given reaches its :class:`~dbench.engine.config.RunConfig` through the one
+settings path, :func:`dbench.engine.settings.apply`, in layers (a later one wins): a named
+budget of the model, then the shorthand flags (``--beta``, ``--steps``, ``--batch-size``), then
+``--set``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dbench.cli.options import DataDir, Progress, ResultsDir, metric_list
+from dbench.errors import UserError
+
+
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset.")] = (
+        "dsprites"
+    ),
+    beta: Annotated[float | None, typer.Option(help="Shorthand for --set beta=X.")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated metrics (default: all cheap ones).")
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="key=value: a model kwarg; dataset.key=v, budget.steps=N, METRIC.key=v.",
+        ),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size.")] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="A named budget of the model, e.g. paper (300,000 steps, batch 64)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = (
+        False
+    ),
+    progress: Progress = True,
+    results_dir: ResultsDir = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Train one model on one dataset, score it, and write its run record."""
+    from dbench.engine.config import RunConfig
+    from dbench.engine.run import run_one
+    from dbench.engine.settings import apply, merge, parse_items
+    from dbench.registry import MODELS
+
+    config = RunConfig(
+        model=model,
+        dataset=dataset,
+        metrics=metric_list(metrics),
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+        results_dir=str(results_dir) if results_dir else None,
+        resume=resume,
+        show_progress=progress,
+    )
+    presets = getattr(MODELS.get(model), "presets", {}) if budget else {}
+    shorthands = {"beta": beta, "budget.steps": steps, "budget.batch_size": batch_size}
+    layers = merge(
+        _named_budget(model, budget, presets),
+        {key: value for key, value in shorthands.items() if value is not None},
+        parse_items(settings or []),
+    )
+    apply(config, layers)
+    try:
+        record = run_one(config)
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: no record was written; training checkpoints are kept "
+            "(continue with the same command plus --resume)",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    typer.echo(f"run {record['run_id']}")
+    for metric_name, scores in record["scores"].items():
+        shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())
+        typer.echo(f"  {metric_name}: {shown}")
+    typer.echo(f"  record: {record['path']}")
+
+
+def _named_budget(model: str, name: str | None, presets: dict[str, Any]) -> dict[str, Any]:
+    """The model's budget called ``name`` as ``budget.*`` settings (the lowest layer)."""
+    if name is None:
+        return {}
+    if name not in presets:
+        known = ", ".join(presets) or "none"
+        raise UserError(f"model {model!r} has no budget named {name!r} (known: {known})")
+    chosen = presets[name].as_dict()
+    return {f"budget.{key}": value for key, value in chosen.items() if value is not None}
