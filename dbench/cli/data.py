@@ -21,13 +21,18 @@ def prepare(
     progress: Progress = True,
 ) -> None:
     """Render a procedural dataset once into <data root>/cache/ so later runs start fast."""
+    from dbench.contracts import Preparable
     from dbench.engine.resolve import make_dataset
+    from dbench.paths import data_root
 
     dataset = make_dataset(name, {}, data_dir)
-    if not callable(getattr(dataset, "prepare", None)):
+    if not isinstance(dataset, Preparable):
         raise UserError(f"dataset {name!r} has nothing to prepare (it has no prepare step)")
     started = time.perf_counter()
-    path = dataset.prepare(progress=progress)
+    try:
+        path = dataset.prepare(progress=progress)
+    except OSError as exc:  # an unwritable or non-folder data root
+        raise UserError(f"cannot prepare {name!r} under {data_root(data_dir)}: {exc}") from None
     typer.echo(f"{name}: wrote {path} in {time.perf_counter() - started:.1f} s")
 
 

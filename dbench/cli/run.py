@@ -43,6 +43,9 @@ def run(
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = (
         False
     ),
+    overwrite: Annotated[
+        bool, typer.Option(help="Train again even if this run's record exists (old one kept).")
+    ] = False,
     progress: Progress = True,
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
@@ -62,6 +65,7 @@ def run(
         data_dir=data_dir,
         results_dir=str(results_dir) if results_dir else None,
         resume=resume,
+        overwrite=overwrite,
         show_progress=progress,
     )
     presets = getattr(MODELS.get(model), "presets", {}) if budget else {}
@@ -74,13 +78,22 @@ def run(
     apply(config, layers)
     try:
         record = run_one(config)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        checkpoint = getattr(exc, "dbench_checkpoint", None)
+        kept = (
+            f"its training checkpoint is kept in {checkpoint} (continue with the same command "
+            "plus --resume)"
+            if checkpoint
+            else "no training checkpoint had been written yet"
+        )
+        typer.echo(f"interrupted: no record was written; {kept}", err=True)
+        raise typer.Exit(130) from None
+    if record.get("existing"):
         typer.echo(
-            "interrupted: no record was written; training checkpoints are kept "
-            "(continue with the same command plus --resume)",
+            f"run {record['run_id']} already exists: its record is shown, nothing was trained "
+            "(--overwrite trains it again)",
             err=True,
         )
-        raise typer.Exit(130) from None
     typer.echo(f"run {record['run_id']}")
     for metric_name, scores in record["scores"].items():
         shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())

@@ -50,7 +50,14 @@ def score(
         show_progress=progress,
     )
     typer.echo(f"run {record['run_id']}")
+    notes = {
+        "reproduced": "reproduced exactly (same settings, identical scores)",
+        "changed settings": "new settings; the previous scores are kept in the record's history",
+        "differs": "same settings but different scores (another machine or library?); "
+        "the previous scores are kept in the record's history",
+        "added": "added",
+    }
     for name in names:
         shown = "  ".join(f"{k}={v:.4f}" for k, v in record["scores"][name].items())
-        typer.echo(f"  {name}: {shown}")
+        typer.echo(f"  {name}: {shown}  [{notes[record['outcome'][name]]}]")
     typer.echo(f"  record: {record['path']}")

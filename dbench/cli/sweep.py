@@ -17,6 +17,16 @@ from dbench.cli.options import DataDir, ResultsDir
 from dbench.errors import UserError
 
 
+def _check_sweep_name(name: str) -> None:
+    """A sweep name becomes a folder under the storage root: one safe path component."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}", name) or ".." in name:
+        raise UserError(
+            f"sweep name {name!r}: letters, digits, '_', '.', '=', '-' only (no '/' or '..')"
+        )
+
+
 def _default_name(base: str) -> str:
     return f"{base}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -119,8 +129,7 @@ def sweep(
             str(results),
         )
         sweep_name = name or _default_name(base)
-        if "/" in sweep_name:
-            raise UserError(f"--name {sweep_name!r}: no '/' in sweep names")
+    _check_sweep_name(sweep_name)
 
     from dbench.sweep.driver import SweepOptions, run_sweep
 

@@ -11,10 +11,20 @@ from typing import Any
 
 import numpy as np
 
+from dbench.contracts import Preparable
+from dbench.errors import UserError
+
 
 def info_lines(name: str, sim: Any) -> list[str]:
-    """Factors, sizes, observation shape, decoding, source, checksum and cache state."""
-    info = sim.describe()
+    """Factors, sizes, observation shape, decoding, source, checksum and cache state.
+
+    A corrupt cache does not stop the report: ``describe()`` may refuse it (dSprites' checksum
+    is its cache's), and the cache line then says what is wrong and how to rebuild it.
+    """
+    try:
+        info = sim.describe()
+    except UserError:
+        info = {"source": "unavailable", "checksum": "unavailable (see cache)"}
     sizes = tuple(int(s) for s in sim.factor_sizes)
     factors = ", ".join(f"{n} ({s})" for n, s in zip(sim.factor_names, sizes, strict=True))
     lines = [
@@ -32,13 +42,8 @@ def info_lines(name: str, sim: Any) -> list[str]:
 
 
 def cache_state(sim: Any) -> str:
-    if hasattr(sim, "cache_state"):
-        return sim.cache_state()
-    path = getattr(sim, "cache_path", None)
-    if path is None:
-        return "none"
-    path = Path(path() if callable(path) else path)
-    return f"ready: {path}" if path.exists() else f"absent: {path}"
+    """The dataset's own account when it declares a cache (:class:`Preparable`), else "none"."""
+    return sim.cache_state() if isinstance(sim, Preparable) else "none"
 
 
 def _traversal(sim: Any, k: int, cols: int, rng: np.random.Generator) -> np.ndarray:
@@ -93,7 +98,8 @@ def show(sim: Any, out: Path, seed: int = 0, samples: int = 16, cols: int = 10) 
     fig.suptitle(f"{sim.name}: {sim.describe().get('source')}", fontsize=9)
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    from dbench.reporting.plots import save
+
+    save(fig, out, dpi=80)
     plt.close(fig)
     return out

@@ -69,8 +69,11 @@ def _run_one(config: RunConfig, report: Any, resolved: ResolvedRun | None) -> Ru
         raise UserError(f"cannot create the run's artifact folder {workdir}: {exc}") from None
     try:
         fit_seconds, scored = _fit_and_score(config, run, device, workdir, report)
-    except BaseException:
+    except BaseException as exc:
         remove_empty(*created)  # a failed run leaves no empty folders (checkpoints stay)
+        if isinstance(exc, KeyboardInterrupt):  # tell the CLI whether --resume has anything
+            has_checkpoint = workdir.is_dir() and any(workdir.iterdir())
+            exc.dbench_checkpoint = str(workdir) if has_checkpoint else None
         raise
     record: RunRecord = {
         "schema": SCHEMA_VERSION,

@@ -50,9 +50,16 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
+    """Write a PNG atomically; a folder that cannot hold it is one line, not a traceback."""
+    from dbench.atomic import atomic_path
+    from dbench.errors import UserError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            fig.savefig(f, dpi=dpi, format="png")
+    except OSError as exc:
+        raise UserError(f"cannot write figure {path}: {exc}") from None
     return path
 
 
