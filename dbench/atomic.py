@@ -64,3 +64,58 @@ def remove_debris(folder: str | os.PathLike) -> int:
         except OSError:
             pass
     return removed
+
+
+def remove_dead_debris(folder: str | os.PathLike) -> int:
+    """Delete the temporary files that killed writers left in ``folder``; returns how many.
+
+    Unlike :func:`remove_debris`, safe while other processes write into ``folder``: a
+    ``.dbench-tmp-*`` file is left alone while a process holds a lock on it (HDF5 locks a file
+    it writes, so a live cache writer does), and the older ``<name>.tmp-<pid>`` files only go
+    when process ``pid`` is not running. With HDF5 file locking turned off
+    (``HDF5_USE_FILE_LOCKING=FALSE``) a concurrent writer's file is not recognised as live.
+    """
+    folder = Path(folder)
+    debris = [t for t in folder.glob(f"{TEMP_PREFIX}*") if not _locked(t)]
+    debris += [t for t in folder.glob("*.tmp-*") if _writer_gone(t)]
+    removed = 0
+    for tmp in debris:
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _locked(path: Path) -> bool:
+    """True when another open file holds an exclusive ``flock`` on ``path`` (a live writer)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no way to tell
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's own shared lock
+
+
+def _writer_gone(tmp: Path) -> bool:
+    """True unless the ``.tmp-<pid>`` suffix names another running process."""
+    pid = tmp.name.rpartition(".tmp-")[2]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists but belongs to someone else: alive
+        return False
+    return False

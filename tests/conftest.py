@@ -54,7 +54,7 @@ def dsprites_data_root(tmp_path_factory) -> Path:
     from dbench.datasets.dsprites import DSprites
 
     root = Path(os.environ.get("DBENCH_TEST_DATA") or tmp_path_factory.mktemp("dsprites"))
-    if DSprites(data_dir=root).source != "cache":
+    if not DSprites(data_dir=root).cache_state().startswith("ready"):
         DSprites(data_dir=root, source="procedural").prepare(progress=False)
     return root
 

@@ -313,9 +313,13 @@ def test_corrupt_cache_is_user_error(tmp_path, monkeypatch):
         fh["packed"][123, 7] ^= 1
     with pytest.raises(UserError, match="checksum mismatch.*dbench data prepare dsprites"):
         MiniSprites(data_dir=tmp_path, source="cache").sim(np.zeros((1, 5), np.int64))
-    path.write_bytes(b"junk")
+    path.write_bytes(b"junk" * 30000)  # longer than the payload: h5py itself must refuse it
+    sim = MiniSprites(data_dir=tmp_path)  # constructing works, so `data prepare` can rebuild
+    assert sim.source == "cache" and sim.cache_state().startswith("corrupt:")
     with pytest.raises(UserError, match="unreadable.*dbench data prepare dsprites"):
-        MiniSprites(data_dir=tmp_path)
+        sim.describe()
+    sim.prepare(progress=False)
+    assert MiniSprites(data_dir=tmp_path).cache_state() == f"ready: {path}"
 
 
 def test_stale_cache_is_ignored_or_refused(tmp_path, monkeypatch):

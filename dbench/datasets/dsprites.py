@@ -9,7 +9,8 @@ Sources, chosen by ``source=``:
 * ``file``: the public ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` or ``.hdf5`` in
   the data root, for users who have it;
 * ``cache``: ``<data root>/cache/dsprites-procedural-v1.h5``, the procedural renderer's
-  output written once by :meth:`DSprites.prepare` (``dbench data prepare dsprites``);
+  output written once by :meth:`DSprites.prepare` (``dbench data prepare dsprites``), a
+  :class:`~dbench.datasets.cache.VerifiedCache` checked against its sha256 when opened;
 * ``procedural``: :mod:`dbench.datasets.dsprites_render`, no download needed;
 * ``auto`` (default): file, else cache, else procedural.
 
@@ -28,15 +29,14 @@ import numpy as np
 
 from dbench.checks import check_choice
 from dbench.datasets.base import CompactTable, GridSimulator
+from dbench.datasets.cache import HASH_ATTR, VerifiedCache
 from dbench.datasets.dsprites_render import RENDERER_VERSION, SpriteParams, grid_blocks, render
 from dbench.datasets.files import (
     BitDecoder,
     NpzMember,
-    atomic_h5,
     iter_h5_rows,
     npz_keys,
     pack_rows,
-    sha256_array,
     sha256_file,
 )
 from dbench.errors import UserError
@@ -49,11 +49,11 @@ N_IMAGES = 737_280
 ROW_BYTES = 64 * 64 // 8
 #: images unpacked per read step: 8192 x 4096 B = 32 MB of uint8 beside the packed table
 READ_ROWS = 8192
-_PREPARE_HINT = "run `dbench data prepare dsprites`"
+_PREPARE_HINT = "`dbench data prepare dsprites` rebuilds it"
 
 
 class DSprites(GridSimulator):
-    """dSprites: shape, scale, orientation, posX, posY (Matthey et al. 2017); no nuisance factors."""
+    """dSprites: shape, scale, orientation, posX, posY (Matthey et al. 2017); no nuisance."""
 
     name = "dsprites"
     factor_names = ("shape", "scale", "orientation", "posX", "posY")
@@ -88,6 +88,19 @@ class DSprites(GridSimulator):
     def cache_path(self) -> Path:
         return self.data_dir / "cache" / CACHE_NAME
 
+    @property
+    def _cache(self) -> VerifiedCache:
+        shape = (self.num_observations, ROW_BYTES)
+        return VerifiedCache(self.cache_path, self.name, "packed", shape)
+
+    def _cache_renderer(self) -> str | None:
+        """The renderer fingerprint stored in the cache; None when its header is unreadable
+        (then the cache is corrupt: every use says so, and :meth:`prepare` rebuilds it)."""
+        try:
+            return str(self._cache.header().get("renderer"))
+        except UserError:
+            return None
+
     def _resolve(self, source: str) -> tuple[str, Path | None]:
         files = [self.data_dir / f"{FILE_STEM}{ext}" for ext in (".npz", ".hdf5")]
         real = next((f for f in files if f.is_file()), None)
@@ -99,17 +112,20 @@ class DSprites(GridSimulator):
                 )
             return "file", real
         if source in ("cache", "auto") and self.cache_path.is_file():
-            fingerprint = self._cache_attrs()["renderer"]
-            if fingerprint == self.params.fingerprint():
-                return "cache", self.cache_path
+            fingerprint = self._cache_renderer()
+            if fingerprint in (None, self.params.fingerprint()):
+                return "cache", self.cache_path  # if corrupt, the first use says so
             if source == "cache":
                 raise UserError(
                     f"dsprites: cache {self.cache_path} was made by renderer {fingerprint}, not "
-                    f"{self.params.fingerprint()}; {_PREPARE_HINT} again"
+                    f"{self.params.fingerprint()}; {_PREPARE_HINT}"
                 )
             warnings.warn(f"ignoring stale dSprites cache {self.cache_path}", stacklevel=3)
         elif source == "cache":
-            raise UserError(f"dsprites: no prepared cache at {self.cache_path}; {_PREPARE_HINT}")
+            raise UserError(
+                f"dsprites: no prepared cache at {self.cache_path}; run `dbench data prepare "
+                "dsprites`"
+            )
         return "procedural", None
 
     def describe(self) -> dict[str, Any]:
@@ -124,13 +140,14 @@ class DSprites(GridSimulator):
 
     @property
     def checksum(self) -> str:
-        """sha256 of the real file; the cache's stored sha256 of its packed images (verified on
-        load); for procedural images the renderer's version-and-parameters id."""
+        """sha256 of the real file; the cache's stored sha256 of its packed images (verified
+        first: a corrupt cache is a UserError); for procedural images the renderer's
+        version-and-parameters id."""
         if self._checksum is None:
             if self.source == "file":
                 self._checksum = sha256_file(self.path)
             elif self.source == "cache":
-                self._checksum = self._cache_attrs()["sha256"]
+                self._checksum = str(self._cache.verify()[HASH_ATTR])
             else:
                 self._checksum = self.params.fingerprint()
         return self._checksum
@@ -180,7 +197,7 @@ class DSprites(GridSimulator):
         elif self.source == "file":
             packed = self._read_hdf5(self.path)
         elif self.source == "cache":
-            packed = self._read_cache()
+            packed = self._cache.read()
         else:
             packed = self._render_all(progress, render_device or self.device)
         self._packed = torch.from_numpy(packed)
@@ -200,50 +217,33 @@ class DSprites(GridSimulator):
         """Render every image once and write the procedural cache atomically; returns its path.
 
         Later runs (``source="cache"``, or ``"auto"`` when no real file is present) load it in
-        seconds instead of rendering. A real file, if present, is neither read nor needed here.
+        seconds instead of rendering. Neither a real file nor the old cache is read here, so a
+        corrupt cache is simply replaced; temporary files of killed earlier prepares go too.
         """
         if self.source == "procedural" and self._packed is not None:
             packed = self._packed.numpy()
         else:
             packed = self._render_all(progress, self.device)
-        with atomic_h5(self.cache_path) as fh:
-            fh.create_dataset("packed", data=packed, track_times=False)
-            fh.attrs.update(
-                renderer=self.params.fingerprint(),
-                renderer_version=RENDERER_VERSION,
-                sha256=sha256_array(packed),
-                bit_order="np.packbits (first pixel in the most significant bit)",
-                factor_sizes=np.asarray(self.factor_sizes),
-            )
+        with self._cache.write(
+            renderer=self.params.fingerprint(),
+            renderer_version=RENDERER_VERSION,
+            bit_order="np.packbits (first pixel in the most significant bit)",
+            factor_sizes=np.asarray(self.factor_sizes),
+        ) as out:
+            out.write(packed)
+        if self.source == "cache":
+            self._checksum = None  # the new file's, verified on next use
         return self.cache_path
 
-    def _cache_attrs(self) -> dict[str, str]:
-        import h5py
-
-        try:
-            with h5py.File(self.cache_path, "r") as fh:
-                return {k: str(fh.attrs[k]) for k in ("renderer", "sha256")}
-        except (OSError, KeyError) as exc:
-            raise UserError(
-                f"dsprites: cache {self.cache_path} is unreadable ({exc}); {_PREPARE_HINT}"
-            ) from None
-
-    def _read_cache(self) -> np.ndarray:
-        import h5py
-
-        bad = f"dsprites: cache {self.cache_path} is corrupt"
-        try:
-            with h5py.File(self.cache_path, "r") as fh:
-                ds = fh["packed"]
-                if ds.shape != (self.num_observations, ROW_BYTES) or ds.dtype != np.uint8:
-                    raise UserError(f"{bad} (packed table {ds.shape} {ds.dtype}); {_PREPARE_HINT}")
-                packed = ds[...]
-                expected = str(fh.attrs["sha256"])
-        except (OSError, KeyError) as exc:
-            raise UserError(f"{bad} ({exc}); {_PREPARE_HINT}") from None
-        if sha256_array(packed) != expected:
-            raise UserError(f"{bad} (checksum mismatch); {_PREPARE_HINT}")
-        return packed
+    def cache_state(self) -> str:
+        """``ready: PATH``, ``absent (...)``, ``stale: ...`` or ``corrupt: ...`` (the payload is
+        hashed once per process), or ``not needed`` when a real file is read."""
+        if self.source == "file":
+            return f"not needed (reads {self.path.name})"
+        fingerprint = self._cache_renderer() if self._cache.exists() else None
+        if fingerprint not in (None, self.params.fingerprint()):
+            return f"stale: {self.cache_path} was made by renderer {fingerprint}; {_PREPARE_HINT}"
+        return self._cache.state()
 
     # -- the real files ------------------------------------------------------------------------
     def _grid_index(self, classes: np.ndarray, path: Path) -> np.ndarray:

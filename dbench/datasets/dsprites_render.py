@@ -39,9 +39,10 @@ N_POS = 32
 class SpriteParams:
     """Shape parameters at scale 1.0 in pixels (every length scales with ``scale``).
 
-    Defaults are values measured from the real frames; the heart's were refitted (coordinate descent,
-    then Nelder-Mead, on mean IoU) against the reference frames, where SPEC's scale-1-only fit
-    gives hearts one row too tall (240 lit pixels rendered at scale 1; the real heart has 222).
+    Defaults are values measured from the real frames; the heart's were refitted (coordinate
+    descent, then Nelder-Mead, on mean IoU) against the reference frames, where SPEC's
+    scale-1-only fit gives hearts one row too tall (240 lit pixels rendered at scale 1; the
+    real heart has 222).
     Changing any value changes :meth:`fingerprint`, so stale caches are never mistaken for
     current ones.
     """

@@ -91,7 +91,8 @@ class _DSpritesVariant(GridSimulator):
         return self.base.prepare(progress=progress)
 
     def cache_state(self) -> str:
-        return f"uses dsprites ({self.base.source})"
+        """dSprites' cache state: the variants have no cache of their own."""
+        return f"uses dsprites ({self.base.source}): {self.base.cache_state()}"
 
     def describe(self) -> dict[str, Any]:
         base = self.base.describe()

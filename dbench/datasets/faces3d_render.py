@@ -1,8 +1,8 @@
 """Procedural stand-in for the 3D faces renders: a parametric head, sphere-traced in torch.
 
 Higgins et al. (2017) used Basel face model (Paysan et al. 2009) renders that are not public
-(Higgins et al. 2017, Sec. 4). This renderer gives the same factor grid with no download: identity x azimuth x
-elevation x lighting, 64x64 grey, Lambertian shading.
+(Higgins et al. 2017, Sec. 4). This renderer gives the same factor grid with no download:
+identity x azimuth x elevation x lighting, 64x64 grey, Lambertian shading.
 
 The head is a signed distance field (SDF): smooth unions of ellipsoids (cranium, jaw, chin,
 cheeks, brow, nose, lips, ears, neck) minus eye sockets plus eyeballs, mirrored in x so every

@@ -3,7 +3,8 @@
 Each of them has a procedural renderer (no download) and some also a real-file loader. What
 they share lives here: the device the renderer runs on, uint8 quantisation, ``describe()``,
 the uint8 :class:`~dbench.datasets.base.CompactTable`, and the HDF5 cache that
-``prepare()`` fills under ``<data_root>/cache/`` so later runs skip rendering.
+``prepare()`` fills under ``<data_root>/cache/`` so later runs skip rendering (a
+:class:`~dbench.datasets.cache.VerifiedCache`: its content checksum is checked when opened).
 
 Procedural images are quantised to the 256 levels of a uint8 (``round(255 x) / 255``) before
 ``sim`` returns them, so ``sim(v)`` equals the decoded table row of ``v`` exactly, whichever
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dbench.datasets.base import CompactTable, GridSimulator
+from dbench.datasets.cache import VerifiedCache
 from dbench.errors import UserError
 from dbench.paths import data_root
 
@@ -97,11 +99,25 @@ class RenderedGrid(GridSimulator):
         tag = (self.checksum or "none").replace(":", "-")
         return self.data_dir / "cache" / f"{self.name}-{tag}.h5"
 
+    def _cache(self) -> VerifiedCache:
+        n, row = self.num_observations, self.row_bytes
+        expect = {"checksum": str(self.checksum)}
+        return VerifiedCache(
+            self.cache_path(),
+            self.name,
+            "images",
+            (n, row),
+            "uint8",
+            chunks=(max(min(n, 256), 1), row),
+            expect=expect,
+        )
+
     def cache_state(self) -> str:
+        """``ready: PATH``, ``absent (...)`` or ``corrupt: ...`` (the images are hashed once
+        per process); ``not needed`` for real files."""
         if self.source != "procedural":
             return f"not needed (reads {self.source})"
-        path = self.cache_path()
-        return f"ready: {path}" if path.exists() else f"absent (dbench data prepare {self.name})"
+        return self._cache().state()
 
     def compact_table(self, device: str = "cpu") -> CompactTable | None:
         """Every observation as uint8 rows (N, C*H*W), from the cache when prepared, else
@@ -121,45 +137,31 @@ class RenderedGrid(GridSimulator):
         return CompactTable(data.to(device), decode_uint8(self.observation_shape))
 
     def _read_cache(self) -> torch.Tensor | None:
-        import h5py
+        """The prepared images, verified (a corrupt cache is a one-line UserError); None
+        when there is no cache."""
         import torch
 
-        path = self.cache_path()
-        if self.source != "procedural" or not path.exists():
+        cache = self._cache()
+        if self.source != "procedural" or not cache.exists():
             return None
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("checksum") != self.checksum or f["images"].shape != (
-                self.num_observations,
-                self.row_bytes,
-            ):
-                raise UserError(f"{path} does not match this renderer; delete it and prepare again")
-            return torch.from_numpy(f["images"][...])
+        return torch.from_numpy(cache.read())
 
     def prepare(self, progress: bool = True) -> Path:
-        """Render the whole grid once into ``<data_root>/cache/`` (uint8 rows, HDF5)."""
-        from dbench.datasets.files import atomic_h5
+        """Render the whole grid once into ``<data_root>/cache/`` (uint8 rows, HDF5), over
+        any old file, corrupt or not, which is never read."""
         from dbench.progress import progress_bar
 
         if self.source != "procedural":
             raise UserError(f"{self.name} reads {self.source}; there is nothing to prepare")
-        path = self.cache_path()
+        cache = self._cache()
         n = self.num_observations
-        with atomic_h5(path) as f:
-            ds = f.create_dataset(
-                "images",
-                (n, self.row_bytes),
-                dtype="uint8",
-                chunks=(min(n, 256), self.row_bytes),
-                track_times=False,
-            )
+        attrs = {"factor_names": list(self.factor_names), "factor_sizes": list(self.factor_sizes)}
+        with cache.write(**attrs) as out:
             with progress_bar(f"rendering {self.name}", n, enabled=progress) as bar:
-                for start, rows in self.blocks():
-                    ds[start : start + len(rows)] = rows.cpu().numpy()
+                for _, rows in self.blocks():
+                    out.write(rows.cpu().numpy())
                     bar.advance(len(rows))
-            f.attrs["checksum"] = self.checksum
-            f.attrs["factor_names"] = list(self.factor_names)
-            f.attrs["factor_sizes"] = list(self.factor_sizes)
-        return path
+        return cache.path
 
     # -- provenance --------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:

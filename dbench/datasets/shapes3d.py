@@ -10,7 +10,9 @@ file ``compact_table`` returns None (training then reads batches through ``sim``
 file is small. The procedural source stores the dataset at far lower cost: colour is linear in
 the three hues, so the table is the observation index (N int32 = 1.9 MB) plus per-geometry
 colour weights (480 x 3 x 64 x 64 float32 = 24 MB), and ``decode`` composes images on the
-device exactly as ``sim`` does.
+device exactly as ``sim`` does. Tracing the 480 geometries takes minutes on a CPU:
+``dbench data prepare shapes3d`` traces them once into a verified cache
+(``<data root>/cache/shapes3d-weights-<fingerprint>.h5``) that later instances load instead.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import numpy as np
 
 from dbench.checks import check_choice
 from dbench.datasets.base import CompactTable
+from dbench.datasets.cache import VerifiedCache
 from dbench.datasets.rendered import MAX_TABLE_BYTES, RenderedGrid, decode_uint8, read_grid_labels
 from dbench.errors import UserError
 
 FILE_NAME = "3dshapes.h5"
 TRACE_BATCH = 32  # geometries per trace call (16,384 supersampled rays each)
+N_GEOMETRIES = 480  # scale 8 x shape 4 x orientation 15
 
 
 class Shapes3D(RenderedGrid):
@@ -68,9 +72,9 @@ class Shapes3D(RenderedGrid):
 
             self.scene = SceneParams(**scene)
             self.checksum = self.scene.fingerprint()
-            n_geo = int(np.prod(self.factor_sizes[3:]))
-            self._weights = torch.empty((n_geo, 3, 64, 64), device=self.device)
-            self._traced = torch.zeros(n_geo, dtype=torch.bool)
+            self._weights = torch.empty((N_GEOMETRIES, 3, 64, 64), device=self.device)
+            self._traced = torch.zeros(N_GEOMETRIES, dtype=torch.bool)
+            self._cache_tried = False
 
     def settings(self) -> dict[str, Any]:
         if self.source == "procedural":
@@ -79,15 +83,61 @@ class Shapes3D(RenderedGrid):
             return asdict(self.scene)
         return {"path": str(self.path), "values": self.values}
 
+    # -- the colour-weights cache -----------------------------------------------------------
+    def cache_path(self) -> Path:
+        """The procedural source's cache: its traced colour weights (24 MB)."""
+        tag = str(self.checksum).replace(":", "-")
+        return self.data_dir / "cache" / f"{self.name}-weights-{tag}.h5"
+
+    def _cache(self) -> VerifiedCache:
+        shape = (N_GEOMETRIES, 3, 64, 64)
+        expect = {"checksum": str(self.checksum)}
+        return VerifiedCache(
+            self.cache_path(), self.name, "weights", shape, "float32", None, expect
+        )
+
     def cache_state(self) -> str:
-        if self.source == "procedural":
-            return "not needed (24 MB of colour weights, traced on first use)"
+        if self.source == "procedural" and not self._cache().exists():
+            return (
+                "absent (24 MB of colour weights, traced on first use; "
+                "dbench data prepare shapes3d traces them once)"
+            )
         return super().cache_state()
+
+    def prepare(self, progress: bool = True) -> Path:
+        """Trace all 480 geometries' colour weights once into the cache (over any old file,
+        corrupt or not, which is never read); later instances load them instead."""
+        from dbench.progress import progress_bar
+
+        if self.source != "procedural":
+            raise UserError(f"{self.name} reads {self.source}; there is nothing to prepare")
+        with progress_bar("tracing shapes3d", N_GEOMETRIES, enabled=progress) as bar:
+            for s in range(0, N_GEOMETRIES, TRACE_BATCH):
+                self._trace(np.arange(s, min(s + TRACE_BATCH, N_GEOMETRIES)))
+                bar.advance(min(TRACE_BATCH, N_GEOMETRIES - s))
+        cache = self._cache()
+        with cache.write(geometry="scale * 60 + shape * 15 + orientation") as out:
+            out.write(self._weights.cpu().numpy())
+        return cache.path
 
     # -- procedural --------------------------------------------------------------------------
     def weights(self, geo: np.ndarray):
-        """(m, 3, 64, 64) colour weights of geometry indices (scale*60 + shape*15 + orient),
-        traced once per dataset instance and kept on the device."""
+        """(m, 3, 64, 64) colour weights of geometry indices (scale*60 + shape*15 + orient):
+        from the prepared cache (verified) when there is one, else traced; kept on the device
+        for the instance's lifetime."""
+        import torch
+
+        if not self._cache_tried:  # a corrupt cache stays an error on every call
+            cache = self._cache()
+            if cache.exists():
+                self._weights.copy_(torch.from_numpy(cache.read()))
+                self._traced[:] = True
+            self._cache_tried = True
+        self._trace(geo)
+        return self._weights[torch.as_tensor(geo, device=self.device)]
+
+    def _trace(self, geo: np.ndarray) -> None:
+        """Trace the geometries of ``geo`` not traced yet into ``self._weights``."""
         import torch
 
         from dbench.datasets.shapes3d_render import ORIENTATIONS, SCALES, trace_weights
@@ -99,7 +149,6 @@ class Shapes3D(RenderedGrid):
             orient = torch.tensor(ORIENTATIONS, device=self.device)[g % 15]
             self._weights[g] = trace_weights((g // 15) % 4, scale, orient, self.scene)
             self._traced[g.cpu()] = True
-        return self._weights[torch.as_tensor(geo, device=self.device)]
 
     def _compose(self, index, weights):
         """Images of observation indices (a device tensor): hues from the index, weights from
