@@ -21,6 +21,7 @@ _API = {
     "Representation": "dbench.engine.representation:Representation",
     "UserError": "dbench.errors:UserError",
     "run_one": "dbench.engine.run:run_one",
+    "evaluate": "dbench.engine.evaluate:evaluate",
     "load_runs": "dbench.reporting.runs:load_runs",
     "leaderboard": "dbench.reporting.aggregate:leaderboard",
     "get_dataset": "dbench.api:get_dataset",

@@ -27,6 +27,7 @@ class Entry:
     name: str
     target: str  # "module:attr"
     origin: str  # "dbench (built-in)" or "<distribution> (plugin)"
+    distribution: str | None = None  # the plugin's distribution name; None for built-ins
 
     def load(self) -> Any:
         module_name, _, attr = self.target.partition(":")
@@ -58,7 +59,7 @@ class Registry:
         entries = {n: Entry(n, t, "dbench (built-in)") for n, t in self._builtins.items()}
         for ep in entry_points(group=self.group):
             dist = ep.dist.name if ep.dist is not None else "unknown distribution"
-            new = Entry(ep.name, ep.value, f"{dist} (plugin)")
+            new = Entry(ep.name, ep.value, f"{dist} (plugin)", dist)
             old = entries.get(ep.name)
             if old is not None and old.target != new.target:
                 raise UserError(

@@ -1,11 +1,10 @@
 """The ``dbench`` command line: one typer app, and every command registered here, one way.
 
-One module per command group: :mod:`~dbench.cli.run`, :mod:`~dbench.cli.score`,
-:mod:`~dbench.cli.sweep`, :mod:`~dbench.cli.components` (``models``, ``datasets``,
-``metrics``), :mod:`~dbench.cli.results` (``leaderboard``, ``show``, ``report``) and
-:mod:`~dbench.cli.data` (``data prepare | info | show``). Their top level imports only typer,
-the standard library, :mod:`dbench.cli.options` and :mod:`dbench.errors`, so ``dbench --help``
-answers fast; each command imports its own work when it runs. :func:`main` turns every
+One module per command group (run, score, evaluate, sweep, components for ``models`` /
+``datasets`` / ``metrics``, results for ``leaderboard`` / ``show`` / ``report``, data for
+``data prepare | info | show``). Their top level imports only typer, the standard library,
+:mod:`dbench.cli.options` and :mod:`dbench.errors`, so ``dbench --help`` answers fast; each
+command imports its own work when it runs. :func:`main` turns every
 :class:`~dbench.errors.UserError` into one line on stderr and exit code 2.
 """
 
@@ -16,7 +15,7 @@ import sys
 
 import typer
 
-from dbench.cli import components, data, results, run, score, sweep
+from dbench.cli import components, data, evaluate, results, run, score, sweep
 from dbench.cli.options import OUTPUT_ALIASES
 from dbench.errors import UserError
 
@@ -34,6 +33,7 @@ app.add_typer(data_app, name="data")
 COMMANDS = (
     (app, "run", run.run),
     (app, "score", score.score),
+    (app, "evaluate", evaluate.evaluate),
     (app, "sweep", sweep.sweep),
     (app, "models", components.models),
     (app, "datasets", components.datasets),

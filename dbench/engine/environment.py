@@ -24,7 +24,33 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def environment(device: str) -> dict[str, Any]:
+#: libraries whose versions change scores (scikit-learn's estimators move metric values)
+LIBRARIES = ("torch", "numpy", "scikit-learn", "scipy", "ray", "pandas", "h5py")
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def command_line() -> str:
+    """How this process was started (``dbench run ...``, or the Python interpreter's argv)."""
+    import shlex
+    import sys
+
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("dbench", "__main__.py"):
+        argv[0] = "dbench"
+    return shlex.join(argv)
+
+
+def environment(device: str, components: list[Any] = ()) -> dict[str, Any]:
+    """Versions, platform, device and the command; ``components``: registry entries used
+    (each plugin's distribution and version is recorded)."""
     import torch
 
     from dbench import __version__
@@ -33,10 +59,16 @@ def environment(device: str) -> dict[str, Any]:
         "dbench_version": __version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
         "platform": platform.platform(),
         "device": device,
+        "command": command_line(),
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "plugins": {
+            e.distribution: _version(e.distribution) for e in components if e.distribution
+        },
+        # kept at the top level as before, for older readers
+        "torch": torch.__version__,
+        "numpy": np.__version__,
     }
     if device.startswith("cuda"):
         env["device_name"] = torch.cuda.get_device_name(device)

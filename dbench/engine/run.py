@@ -99,7 +99,7 @@ def _run_one(config: RunConfig, report: Any, resolved: ResolvedRun | None) -> Ru
             "metrics_s": scored.seconds,
             "total_s": time.perf_counter() - started,
         },
-        "environment": environment(device),
+        "environment": environment(device, _entries(config, run)),
     }
     if existing.is_file():
         keep = existing.parent / "replaced" / f"{run.run_id}.{int(time.time())}.json"
@@ -107,6 +107,17 @@ def _run_one(config: RunConfig, report: Any, resolved: ResolvedRun | None) -> Ru
         existing.replace(keep)
     path = write_record(results_dir, record)
     return {**record, "path": str(path)}
+
+
+def _entries(config: RunConfig, run: ResolvedRun) -> list[Any]:
+    """The registry entries this run used (their plugin versions go into the record)."""
+    from dbench.registry import DATASETS, METRICS
+
+    return [
+        MODELS.entry(config.model),
+        DATASETS.entry(config.dataset),
+        *(METRICS.entry(name) for name in run.metrics),
+    ]
 
 
 def _fit_and_score(config: RunConfig, run: ResolvedRun, device: str, workdir, report):

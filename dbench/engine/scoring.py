@@ -34,9 +34,10 @@ def score_all(
     seed: int,
     *,
     show_progress: bool = False,
+    batch_size: int = 1024,
 ) -> Scored:
     """Score ``specs`` on ``encode``'s representation of ``sim``; each metric its own stream."""
-    rep = Representation(sim, encode, show_progress=show_progress)
+    rep = Representation(sim, encode, batch_size=batch_size, show_progress=show_progress)
     out = Scored()
     for name, spec in specs.items():
         if show_progress:

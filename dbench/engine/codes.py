@@ -1,0 +1,127 @@
+"""Precomputed representations from a file (``dbench evaluate --representations FILE.npz``).
+
+The ``.npz`` holds either ``z`` of shape (num_observations, D) in the dataset's grid order
+(row-major over ``factor_sizes``, last factor fastest), or ``factors`` (m, K) grid indices
+with ``z`` (m, D) for a subset of the grid. On a subset, metrics draw i.i.d. rows of it;
+metrics that construct factor combinations themselves (the Higgins and FactorVAE scores fix
+one factor and redraw the rest) need the full grid, and say so in one line when a
+combination is not in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dbench.contracts import FiniteGrid, Observations
+from dbench.errors import UserError
+
+MIN_ROWS = 10
+
+
+def load_codes(path: str | Path, sim: Any) -> tuple[Any, Any, str]:
+    """``(encode, sim, fingerprint)`` for the codes in ``path`` on ``sim``'s grid."""
+    path = Path(path)
+    if not isinstance(sim, FiniteGrid) or sim.has_nuisance:
+        raise UserError(
+            f"--representations needs a finite grid dataset without nuisance; "
+            f"{getattr(sim, 'name', '?')!r} is not one"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise UserError(f"cannot read representations {path}: {exc}") from None
+    if "z" not in arrays:
+        raise UserError(f"{path} has no array 'z' (found: {', '.join(arrays) or 'none'})")
+    z = arrays["z"]
+    if z.ndim != 2 or not np.issubdtype(z.dtype, np.number):
+        raise UserError(f"{path}: z must be a 2-D numeric array (n, D); got {z.shape} {z.dtype}")
+    if not np.isfinite(z).all():
+        raise UserError(f"{path}: z holds NaN or infinite values")
+    z = z.astype(np.float64)
+    fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    if "factors" not in arrays:
+        if len(z) != sim.num_observations:
+            raise UserError(
+                f"{path}: z has {len(z)} rows but {sim.name!r} has {sim.num_observations:,} "
+                "observations; give 'factors' too for a subset"
+            )
+        return _full_grid_encode(sim, z), sim, fingerprint
+    factors = arrays["factors"]
+    if factors.ndim != 2 or len(factors) != len(z) or factors.shape[1] != len(sim.factor_sizes):
+        raise UserError(
+            f"{path}: factors must be (n, {len(sim.factor_sizes)}) with one row per row of z; "
+            f"got {factors.shape} for z {z.shape}"
+        )
+    if len(z) < MIN_ROWS:
+        raise UserError(f"{path}: {len(z)} rows is too small a subset to score (need {MIN_ROWS})")
+    try:
+        index = sim.index_of(factors.astype(np.int64))
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    subset = SubsetGrid(sim, index)
+    return _subset_encode(subset, z), subset, fingerprint
+
+
+def _full_grid_encode(sim: Any, z: np.ndarray):
+    def encode(obs: Observations) -> np.ndarray:
+        return z[sim.index_of(obs.factors)]
+
+    return encode
+
+
+def _subset_encode(subset: SubsetGrid, z: np.ndarray):
+    def encode(obs: Observations) -> np.ndarray:
+        rows = subset.row_of(obs.factors)
+        if (rows < 0).any():
+            missing = obs.factors[np.argmax(rows < 0)].tolist()
+            raise UserError(
+                f"the representations file has no code for factors {missing}: this metric "
+                "builds factor combinations (Higgins, FactorVAE) and needs the full grid; "
+                "on a subset use i.i.d. metrics such as mig, sap, dci, modularity"
+            )
+        return z[rows]
+
+    return encode
+
+
+class SubsetGrid:
+    """``sim`` restricted to some grid points: factors are drawn uniformly from those rows."""
+
+    def __init__(self, sim: Any, index: np.ndarray):
+        self._sim = sim
+        self._index = np.asarray(index, dtype=np.int64)
+        self._row = np.full(sim.num_observations, -1, dtype=np.int64)
+        self._row[self._index] = np.arange(len(self._index))
+        self.name = sim.name
+        self.factor_names = sim.factor_names
+        self.factor_sizes = sim.factor_sizes
+        self.observation_shape = sim.observation_shape
+        self.num_observations = sim.num_observations
+        self.has_nuisance = False
+
+    def row_of(self, v: np.ndarray) -> np.ndarray:
+        return self._row[self._sim.index_of(v)]
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self._sim.factors_of(self._index[rng.integers(0, len(self._index), size=n)])
+
+    def sample_nuisance(self, n: int, rng: np.random.Generator) -> None:
+        return None
+
+    def index_of(self, v: np.ndarray) -> np.ndarray:
+        return self._sim.index_of(v)
+
+    def factors_of(self, index: np.ndarray) -> np.ndarray:
+        return self._sim.factors_of(index)
+
+    def sim(self, v: np.ndarray, w: Any = None) -> Any:
+        return self._sim.sim(v, w)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self._sim.describe(), "subset_rows": int(len(self._index))}
