@@ -79,6 +79,21 @@ class PCAModel(_LinearBaseline):
 
         return PCA(n_components=self.n_components, random_state=seed)
 
+    def decode(self, z) -> np.ndarray:
+        """Images from codes: the inverse transform (principal components back to pixels),
+        clipped to [0, 1], as ``(n, C, H, W)`` for square images with 1 or 3 channels (the
+        pixel count tells which: ``3 s^2`` is never a square), else flat ``(n, pixels)``."""
+        if hasattr(z, "detach"):
+            z = z.detach().cpu().numpy()
+        x = self.estimator_.inverse_transform(np.asarray(z, dtype=np.float64))
+        x = np.clip(x, 0.0, 1.0).astype(np.float32)
+        pixels = x.shape[1]
+        for channels in (1, 3):
+            side = int(np.rint(np.sqrt(pixels / channels)))
+            if channels * side * side == pixels:
+                return x.reshape(len(x), channels, side, side)
+        return x
+
 
 class ICAModel(_LinearBaseline):
     """Independent components (scikit-learn ``FastICA``), 10 by default."""

@@ -28,6 +28,7 @@ import torch
 from dbench.atomic import atomic_path
 from dbench.contracts import Budget, CompactStorable, FitContext, Simulator
 from dbench.errors import UserError
+from dbench.models.curves import CURVE_FILE, CurveLog
 from dbench.progress import progress_bar
 
 CHECKPOINT = "checkpoint.pt"
@@ -219,8 +220,15 @@ def fit(
     def sync(at: int) -> None:
         """One device sync: check for divergence, refresh the shown averages."""
         nonlocal window_start, window_steps, train_seconds, last_good
-        values = {k: float(v) / max(window_steps, 1) for k, v in sums.items()}
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        values = {}
+        for k, v in sums.items():  # per-latent logs (kl_per_dim) are vectors
+            mean = v / max(window_steps, 1)
+            values[k] = float(mean) if mean.ndim == 0 else [float(x) for x in mean]
+        bad = [
+            k
+            for k, v in values.items()
+            if not all(math.isfinite(x) for x in (v if isinstance(v, list) else [v]))
+        ]
         if bad or not _finite_weights(model):
             where = (
                 f"; last good checkpoint (step {last_good}) kept in {ckpt_path}"
@@ -241,6 +249,7 @@ def fit(
         sums.clear()
         window_start, window_steps = now, 0
 
+    curve = CurveLog(ctx.workdir, start if ctx.resume else None)
     with progress_bar(f"train {name}", total=steps, enabled=ctx.show_progress) as bar:
         bar.advance(start)
         for i in range(start, steps):
@@ -261,7 +270,9 @@ def fit(
                     save_checkpoint(done)
                     last_good = done
                 if report_due:
+                    curve.write(done, shown)
                     ctx.report(step=done, **shown)
+    curve.close()
 
     return {
         "budget": budget.as_dict(),
@@ -273,6 +284,7 @@ def fit(
         "device": str(device),
         "precision": str(amp[0]).replace("torch.", "") if amp[0] else "float32",
         "data_path": "compact_table" if source.table is not None else "sim",
+        "curve_file": CURVE_FILE if curve.path is not None else None,
         **_final_stats(model, source, seeds["eval"], settings.eval_sample),
     }
 

@@ -147,7 +147,12 @@ class VAE(BaseModel):
         parts["kl"] = parts["kl_each"].sum(1).mean()
         loss = self.loss(step, parts)
         step.optimise(loss, self._optimizers["vae"])
-        logs = {"loss": loss, "recon": parts["recon"], "kl": parts["kl"]}
+        logs = {
+            "loss": loss,
+            "recon": parts["recon"],
+            "kl": parts["kl"],
+            "kl_per_dim": parts["kl_each"].mean(0),
+        }
         return {k: v.detach() for k, v in {**logs, **parts.get("logs", {})}.items()}
 
     @torch.no_grad()

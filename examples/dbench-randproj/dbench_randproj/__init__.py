@@ -1,17 +1,25 @@
-"""An example third-party dbench plugin.
+"""An example third-party dbench plugin: one model, one metric and one dataset.
 
 ``randproj``: a fixed Gaussian random projection of the pixels to ``n_components`` dimensions
 (a data-independent linear baseline). ``active_dims``: a toy unsupervised metric, the number of
-latent dimensions whose variance exceeds a threshold. Neither imports dbench internals beyond
-the public contracts: a model has ``fit(sim, rng, ctx)``, ``encode(obs)``, ``save``/``load``;
-a metric is ``fn(sim, rep, rng, **settings) -> {score: value}``.
+latent dimensions whose variance exceeds a threshold. ``crossbars``: a tiny binary dataset, a
+horizontal and a vertical bar whose positions and thickness are the factors.
+
+None of them inherits from dbench: a model has ``fit(sim, rng, ctx)``, ``encode(obs)``,
+``save``/``load``; a dataset has the Simulator members (``factor_names``, ``sample_factors``,
+``sim``, ``describe``, ...); a metric is ``fn(sim, rep, rng, **settings) -> {score: value}``,
+declared with :func:`dbench.metrics.spec.metric` so dbench knows its headline score.
+``dbench.testing`` checks all three against those contracts (see ``tests/``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
+
+from dbench.metrics.spec import metric
 
 
 class RandomProjection:
@@ -46,7 +54,64 @@ class RandomProjection:
         return self
 
 
+@metric(version="1", primary="active_dims", cheap=False, fast={"num_samples": 200})
 def active_dims(sim, rep, rng, *, num_samples: int = 1000, threshold: float = 1e-2) -> dict:
     """Number of representation dimensions with variance above ``threshold``."""
     z = rep(sim.sample_factors(num_samples, rng), rng)
     return {"active_dims": float((z.var(axis=0) > threshold).sum())}
+
+
+class CrossBars:
+    """A horizontal bar at ``row`` and a vertical bar at ``col``, both ``thickness`` + 1 px
+    thick, on a black 32x32 image: 8 x 8 x 2 = 128 binary images, no nuisance.
+
+    Observations are numbered in row-major grid order (``thickness`` fastest), which is what
+    lets dbench encode each of them once per run (the ``FiniteGrid`` capability).
+    """
+
+    name = "crossbars"
+    factor_names = ("row", "col", "thickness")
+    factor_sizes = (8, 8, 2)
+    observation_shape = (1, 32, 32)
+    has_nuisance = False
+    binary = True  # pixels are 0 or 1
+
+    @property
+    def num_observations(self) -> int:
+        return int(np.prod(self.factor_sizes))
+
+    def _strides(self) -> np.ndarray:
+        sizes = np.asarray(self.factor_sizes)
+        return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
+
+    def index_of(self, v):
+        return np.asarray(v, dtype=np.int64) @ self._strides()
+
+    def factors_of(self, index):
+        index = np.asarray(index, dtype=np.int64)
+        return (index[:, None] // self._strides()) % np.asarray(self.factor_sizes)
+
+    def sample_factors(self, n, rng):
+        return rng.integers(0, self.factor_sizes, size=(n, len(self.factor_sizes)))
+
+    def sample_nuisance(self, n, rng):
+        return None
+
+    def sim(self, v, w=None):
+        import torch
+
+        v = np.asarray(v, dtype=np.int64)
+        if v.ndim != 2 or v.shape[1] != 3 or (v < 0).any() or (v >= self.factor_sizes).any():
+            raise ValueError(f"crossbars: factors must be (n, 3) within {self.factor_sizes}")
+        pixels = np.arange(32)
+        start_row, start_col, width = 2 + 4 * v[:, :1], 2 + 4 * v[:, 1:2], 1 + v[:, 2:]
+        rows = (pixels >= start_row) & (pixels < start_row + width)  # (n, 32)
+        cols = (pixels >= start_col) & (pixels < start_col + width)
+        images = rows[:, :, None] | cols[:, None, :]
+        return torch.from_numpy(images[:, None].astype(np.float32))
+
+    def describe(self):
+        settings = {"factor_sizes": list(self.factor_sizes), "size": 32, "version": 1}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+        checksum = f"crossbars-v1:{digest[:16]}"
+        return {"name": self.name, "source": "procedural", "checksum": checksum}
