@@ -1,6 +1,6 @@
 """The ``dbench`` command line: one typer app, and every command registered here, one way.
 
-One module per command group (run, score, evaluate, sweep, components for ``models`` /
+One module per command group (run, score, evaluate, sweep, check, components for ``models`` /
 ``datasets`` / ``metrics``, results for ``leaderboard`` / ``show`` / ``report``, data for
 ``data prepare | info | show``). Their top level imports only typer, the standard library,
 :mod:`dbench.cli.options` and :mod:`dbench.errors`, so ``dbench --help`` answers fast; each
@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from dbench.cli import components, data, evaluate, results, run, score, sweep
+from dbench.cli import check, components, data, evaluate, results, run, score, sweep
 from dbench.cli.options import OUTPUT_ALIASES
 from dbench.errors import UserError
 
@@ -38,6 +38,7 @@ COMMANDS = (
     (app, "models", components.models),
     (app, "datasets", components.datasets),
     (app, "metrics", components.metrics),
+    (app, "check", check.check),
     (app, "leaderboard", results.leaderboard),
     (app, "show", results.show),
     (app, "report", results.report),

@@ -48,8 +48,19 @@ def leaderboard(
         str | None, typer.Option(help="Only this metric, and rank by its headline score.")
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table, csv, markdown, latex or html.")
+        str,
+        typer.Option(
+            "--format", "-f", help="table, csv, markdown, latex, html or json (csv/json: tidy)."
+        ),
     ] = "table",
+    all_scores: Annotated[
+        bool,
+        typer.Option("--all-scores", help="Every score, not just each metric's headline score."),
+    ] = False,
+    long: Annotated[
+        bool,
+        typer.Option("--long", help="csv/json: one row per configuration x score."),
+    ] = False,
     output: Annotated[Path | None, output_option("Write to FILE (default: the terminal).")] = None,
     compare: Annotated[
         str | None,
@@ -60,14 +71,16 @@ def leaderboard(
     ] = None,
     results_dir: ResultsDir = None,
 ) -> None:
-    """Mean +- std over seeds of every score, one row per configuration, ranked."""
+    """Mean +- std over seeds per configuration, one table per dataset, ranked within it."""
     from dbench.paths import results_root
     from dbench.reporting.aggregate import aggregate, filtered_runs, load_records, warn_skipped
     from dbench.reporting.published import comparison, comparison_caption, comparison_display
-    from dbench.reporting.tables import FORMATS, csv_frame_text, render, render_display
+    from dbench.reporting.tables import FORMATS, render, render_display
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if long and fmt not in ("csv", "json"):
+        raise UserError("--long applies to --format csv or json")
     root = results_root(results_dir)
     with _warnings_to_stderr():
         records, skipped = load_records(root)
@@ -78,11 +91,14 @@ def leaderboard(
         return
     width = shutil.get_terminal_size((200, 24)).columns
     if not compare:
-        text = render(aggregate(runs, meta, metric), fmt, width=width)
+        board = aggregate(runs, meta, metric)
+        text = render(board, fmt, width=width, all_scores=all_scores, long=long)
     else:
         table = comparison(runs, meta, compare)  # ranked by the published table's metric
-        if fmt == "csv":
-            text = csv_frame_text(table)
+        if table.attrs.get("note"):
+            typer.echo(f"note: {table.attrs['note']}", err=True)
+        if fmt in ("csv", "json"):
+            text = render_display(table, fmt)
         else:
             text = render_display(comparison_display(table), fmt, comparison_caption(table), width)
     _emit(text, output, "leaderboard")
@@ -91,12 +107,17 @@ def leaderboard(
 
 
 def _write_summary_plots(runs: Any, board: Any, folder: Path) -> None:
-    from dbench.reporting.plots import save, summary_figures
+    from dbench.reporting.figures import summary_figures
+    from dbench.reporting.plots import save
 
     score = board.attrs.get("rank_by")
     if not score:
         typer.echo("no scores to plot", err=True)
         return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write figures to {folder}: {exc}") from None
     figures, skipped = summary_figures(runs, score, board.attrs.get("lower_is_better", False))
     for name, fig in figures.items():
         typer.echo(f"wrote {save(fig, folder / f'{name}.png')}", err=True)
@@ -113,7 +134,8 @@ def show(
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Per-run figures from a saved model: latent traversals, KL per latent, 2-D latent maps."""
+    """Per-run figures from a saved model: latent traversals (any model that decodes, PCA
+    included), KL per latent, and a latent map for any 2-D representation."""
     from dbench.engine.store import find_record
     from dbench.paths import results_root
     from dbench.reporting.plots import run_figures, save
@@ -144,7 +166,8 @@ def report(
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
 ) -> None:
-    """One self-contained HTML page: leaderboard, published comparison and figures."""
+    """One self-contained HTML page: per dataset its leaderboard, the published comparison and
+    figures."""
     from dbench.paths import results_root
     from dbench.reporting.html import build_report
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dbench.contracts import Observations, Simulator, encodes_by_index
+from dbench.errors import UserError
 from dbench.progress import progress_bar
 
 
@@ -104,7 +105,14 @@ class Representation:
                 vb = v[start : start + self.batch_size]
                 wb = None if w is None else w[start : start + self.batch_size]
                 obs = Observations(vb, wb, _render=lambda vb=vb, wb=wb: self.sim.sim(vb, wb))
-                parts.append(_to_numpy(self.encode(obs)))
+                z = self.encode(obs)
+                if getattr(z, "ndim", 2) not in (1, 2) or len(z) != len(vb):
+                    shape = tuple(getattr(z, "shape", ()))
+                    raise UserError(
+                        f"encode returned shape {shape} for {len(vb)} images; expected "
+                        f"({len(vb)}, D): one row of codes per image"
+                    )
+                parts.append(_to_numpy(z))
                 self.encoded += len(vb)
                 bar.advance(len(vb))
         if not parts:

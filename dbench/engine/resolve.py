@@ -18,6 +18,7 @@ import numpy as np
 from dbench.contracts import Budget
 from dbench.engine.config import RunConfig
 from dbench.engine.settings import check_config
+from dbench.errors import UserError
 from dbench.paths import data_root
 from dbench.registry import DATASETS, METRICS
 
@@ -63,6 +64,27 @@ def run_identity(config: RunConfig, budget: Budget, source: str, metrics: list[s
     }
 
 
+def check_plugins(config: RunConfig, sim: Any, model: Any) -> None:
+    """A plugin's dataset and model against the contract, before any work: the first broken
+    member is one line naming the plugin (built-ins are covered by dbench's own tests)."""
+    from dbench.registry import MODELS
+    from dbench.testing.dataset import check_dataset
+    from dbench.testing.model import check_members
+
+    for kind, entry, results in (
+        ("dataset", DATASETS.entry(config.dataset), lambda: check_dataset(sim, n=2)),
+        ("model", MODELS.entry(config.model), lambda: check_members(model)),
+    ):
+        if entry.distribution is None:
+            continue
+        broken = next((r for r in results() if not r.passed and not r.skipped), None)
+        if broken is not None:
+            raise UserError(
+                f"{kind} {entry.name!r} from plugin {entry.distribution} breaks the dbench "
+                f"contract ({broken.name}): {broken.message.splitlines()[0]}"
+            )
+
+
 @dataclass
 class ResolvedRun:
     """A run with every default filled in; nothing trained yet."""
@@ -87,6 +109,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
 
         resolve_device(str(config.dataset_kwargs["device"]))
     sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
+    check_plugins(config, sim, model)
     specs = {name: METRICS.get(name) for name in metrics}
     for name, spec in specs.items():  # what each metric needs of this dataset
         spec.check(config.metric_kwargs.get(name, {}), sim)

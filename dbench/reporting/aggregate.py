@@ -1,14 +1,18 @@
 """Leaderboards: every run record -> one row per configuration, mean +- std over seeds.
 
-A configuration is (dataset, data source, model, hyperparameters, budget, metric protocol).
-Seeds of one configuration average together; anything else never does: a run trained for
-1,000 steps and one trained for 300,000 are different entries, and so are scores measured with
-different metric settings or metric versions (Locatello et al. 2019 report every score as a
-distribution over seeds, never one run, and never pooled across protocols).
+A configuration is (dataset, data source, data checksum and resolved dataset kwargs, model,
+resolved hyperparameters, budget, metric protocol: name, version and resolved settings); see
+:mod:`dbench.reporting.identity`. Seeds of one configuration average together; anything else
+never does: a run trained for 1,000 steps and one trained for 300,000 are different entries,
+and so are scores measured with different metric settings or metric versions, or on blobs of
+another width (Locatello et al. 2019 report every score as a distribution over seeds, never
+one run, and never pooled across protocols).
 
 Rows are ranked by the headline score (``primary``) of the chosen metric, in the direction
-the metric declares (``lower_is_better``), both read from the records' ``metrics`` meta.
-Rendering (terminal, CSV, Markdown, LaTeX, HTML) lives in :mod:`dbench.reporting.tables`.
+the metric declares (``lower_is_better``), both read from the records' ``metrics`` meta, and
+ranks count within one dataset (one table): scores on different data are not one race.
+Rendering lives in :mod:`dbench.reporting.tables` (and the tidy CSV/JSON in
+:mod:`dbench.reporting.tidy`).
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 from dbench.engine.store import RunRecord, iter_records
 from dbench.errors import UserError
+from dbench.reporting.identity import model_defaults, protocol_of
 from dbench.reporting.labels import config_label
-from dbench.reporting.runs import flatten
+from dbench.reporting.runs import BASE, PRIVATE, TAIL, param_column, run_row, runs_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-GROUP_KEYS = ["dataset", "source", "model", "kwargs", "budget", "protocol"]
+#: what tells configurations apart (``_data`` holds the source, checksum and dataset kwargs)
+GROUP_KEYS = ["dataset", "_data", "model", "_params", "_budget", "_protocol"]
 # Metric preferred for ranking when none is named: Higgins et al. 2017's metric, dbench's headline.
 DEFAULT_METRIC = "higgins"
+EMPTY_COLUMNS = ["rank", "dataset", "source", "model", "label", "steps", "batch_size", "n",
+                 "seeds", "run_ids"]  # fmt: skip
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -107,81 +115,10 @@ def _registered_meta(name: str, names: list[str], lib: set[str]) -> tuple[str, s
     return primary, lib | set(info.get("lower_is_better") or ())
 
 
-# -- one row per run -------------------------------------------------------------------------
-def run_row(record: RunRecord) -> dict[str, Any]:
-    """A record as one flat row: results.flatten plus what tables and plots also need."""
-    row = flatten(record)
-    config = record["config"]
-    model = record.get("model") if isinstance(record.get("model"), dict) else {}
-    kwargs = config.get("model_kwargs") or {}
-    # Resolved hyperparameters (defaults filled in) when the record has them.
-    params = {**(model.get("params") or {}), **kwargs}
-    budget = record.get("budget") or config.get("budget") or {}
-    row["budget"] = json.dumps(budget, sort_keys=True)
-    row["kwargs"] = json.dumps(kwargs, sort_keys=True)
-    row["params"] = json.dumps(params, sort_keys=True, default=str)
-    row["source"] = row.get("source") or "unknown"
-    row["beta"] = _number(params.get("beta"))
-    row["protocol"] = _protocol(record)
-    training = record.get("training") if isinstance(record.get("training"), dict) else {}
-    row["recon_loss"] = _number(_last(training.get("recon_loss")))
-    row["kl"] = _kl_total(training)
-    row["label"] = config_label(row["model"], kwargs)
-    for key in [k for k in row if "." in k and k.split(".", 1)[0] in record["scores"]]:
-        row[key] = _number(row[key])
-    return row
-
-
-def _protocol(record: RunRecord) -> str:
-    """What must match for two runs' scores to be comparable: metric versions and settings
-    (of every metric the run scored; :func:`aggregate` narrows it to the ranked metric)."""
-    meta = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
-    settings = record["config"].get("metric_kwargs") or {}
-    names = sorted(record["scores"])
-    proto = {}
-    for name in names:
-        info = meta.get(name) if isinstance(meta.get(name), dict) else {}
-        # Each score's own settings (a rescore may have changed them); older records: config's.
-        own = info.get("settings", settings.get(name, {}))
-        proto[name] = {"version": info.get("version"), "settings": own}
-    return json.dumps(proto, sort_keys=True, default=str)
-
-
-def _protocol_of(protocol: str, metric: str) -> str:
-    """The part of a runs-frame ``protocol`` (JSON) that concerns one metric."""
-    proto = json.loads(protocol)
-    return json.dumps({metric: proto[metric]} if metric in proto else {}, sort_keys=True)
-
-
-def _last(value: Any) -> Any:
-    # fit_info_ may keep a history (a list per step/epoch): the final value describes the model.
-    if isinstance(value, (list, tuple)):
-        return value[-1] if value else None
-    return value
-
-
-def _kl_total(training: dict[str, Any]) -> float:
-    per_dim = training.get("kl_per_dim")
-    if isinstance(per_dim, (list, tuple)) and per_dim:
-        values = [_number(v) for v in per_dim]
-        return float(sum(values))
-    return _number(_last(training.get("kl")))
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
-
-
 def filtered_runs(
     records: list[RunRecord], dataset: str | None, model: str | None, metric: str | None
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Runs frame of the records that pass the filters, and the meta of their metrics."""
-    import pandas as pd
-
     records = [
         r
         for r in records
@@ -194,7 +131,7 @@ def filtered_runs(
             scored = ", ".join(sorted(meta)) or "none"
             raise UserError(f"no run here was scored with metric {metric!r} (scored: {scored})")
         records = [r for r in records if metric in r["scores"]]
-    frame = pd.DataFrame([run_row(r) for r in records])
+    frame = runs_frame(records)
     frame.attrs["metrics"] = meta
     return frame, meta
 
@@ -206,11 +143,14 @@ def leaderboard(
     model: str | None = None,
     metric: str | None = None,
 ) -> pd.DataFrame:
-    """Mean, std and n over seeds of every score, one row per configuration, ranked.
+    """Mean, std and n over seeds of every score, one row per configuration, ranked per dataset.
 
-    Columns: ``rank``, the configuration (``dataset, source, model, label, kwargs, budget,
-    protocol``), ``n`` (runs), ``seeds``, ``run_ids`` and for each score ``<metric>.<score>``
-    the columns ``.mean``, ``.std`` (sample std; NaN for one run) and ``.n``. ``attrs`` hold
+    Columns: ``rank`` (1..n within each dataset), ``dataset``, ``source``, the dataset's
+    resolved kwargs (``dataset_<name>``), ``model``, ``label`` (the model and the
+    hyperparameters that set it apart), each resolved hyperparameter as its own column,
+    ``steps``, ``batch_size``, ``n`` (runs), ``seeds``, ``run_ids`` and for each score
+    ``<metric>.<score>`` the columns ``.mean``, ``.std`` (sample std; NaN for one run) and
+    ``.n``. Private ``_``-prefixed columns hold the configuration keys. ``attrs`` hold
     ``rank_by`` (the headline column), ``lower_is_better``, ``metrics`` (meta per metric) and
     ``skipped`` (messages for records that could not be read; each is also warned about).
     """
@@ -226,30 +166,52 @@ def score_columns(frame: pd.DataFrame, meta: dict[str, dict[str, Any]]) -> list[
     return [f"{m}.{s}" for m in sorted(meta) for s in meta[m]["scores"] if f"{m}.{s}" in frame]
 
 
+def headline_columns(board: pd.DataFrame) -> list[str]:
+    """``<metric>.<primary>`` of every metric on the board."""
+    meta = board.attrs.get("metrics", {})
+    columns = [f"{m}.{meta[m]['primary']}" for m in sorted(meta)]
+    return [c for c in columns if f"{c}.mean" in board]
+
+
+def param_columns(runs: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns of a runs frame or a board."""
+    fixed = set(BASE + TAIL + PRIVATE + EMPTY_COLUMNS)
+    return [
+        c
+        for c in runs.columns
+        if c not in fixed and "." not in c and not c.startswith(("_", "dataset_"))
+    ]
+
+
 def aggregate(
     runs: pd.DataFrame, meta: dict[str, dict[str, Any]], metric: str | None = None
 ) -> pd.DataFrame:
-    """Group a runs frame (see :func:`filtered_runs`) over seeds and rank it."""
+    """Group a runs frame (see :func:`filtered_runs`) over seeds and rank it per dataset."""
     import pandas as pd
 
     rank_metric = metric or (DEFAULT_METRIC if DEFAULT_METRIC in meta else min(meta, default=None))
     shown = {metric: meta[metric]} if metric else meta
     columns = score_columns(runs, shown)
     if runs.empty:
-        board = pd.DataFrame(columns=["rank", *GROUP_KEYS, "label", "n", "seeds", "run_ids"])
+        board = pd.DataFrame(columns=EMPTY_COLUMNS)
         board.attrs.update(rank_by=None, lower_is_better=False, metrics=shown, skipped=[])
         return board
 
     if metric:
         # Ranked on one metric, configurations are told apart by that metric's protocol only:
         # a seed that also scored other metrics is still the same configuration.
-        runs = runs.assign(protocol=runs["protocol"].map(lambda p: _protocol_of(p, metric)))
+        runs = runs.assign(_protocol=runs["_protocol"].map(lambda p: protocol_of(p, metric)))
+    data_cols = [c for c in runs.columns if c.startswith("dataset_")]
+    params = param_columns(runs)
     rows = []
-    for key, group in runs.groupby(GROUP_KEYS, sort=True, dropna=False):
-        row = dict(zip(GROUP_KEYS, key, strict=True))
-        row["label"] = group["label"].iloc[0]
-        row["params"] = group["params"].iloc[0]
-        row["n"] = len(group)
+    for _, group in runs.groupby(GROUP_KEYS, sort=False, dropna=False):
+        first = group.iloc[0]
+        own = {param_column(k) for k in json.loads(first["_params"])}
+        row: dict[str, Any] = {"dataset": first["dataset"], "source": first["source"]}
+        row.update({c: first[c] for c in data_cols})
+        row["model"] = first["model"]
+        row.update({c: (first[c] if c in own else None) for c in params})
+        row.update(steps=first["steps"], batch_size=first["batch_size"], n=len(group))
         row["seeds"] = ",".join(str(s) for s in sorted(group["seed"].dropna().astype(int)))
         row["run_ids"] = ",".join(group["run_id"])
         for col in columns:
@@ -257,32 +219,75 @@ def aggregate(
             row[f"{col}.mean"] = values.mean() if len(values) else math.nan
             row[f"{col}.std"] = values.std(ddof=1) if len(values) > 1 else math.nan
             row[f"{col}.n"] = len(values)
-        for col in ("recon_loss", "kl", "beta"):
-            row[col] = group[col].mean()
+        row.update({c: first[c] for c in PRIVATE})
+        row["_protocol"] = group["_protocol"].iloc[0]
         rows.append(row)
     board = pd.DataFrame(rows)
+    for col in params:  # keep the runs frame's types (numbers stay numbers)
+        board[col] = board[col].astype(runs[col].dtype) if runs[col].dtype != object else board[col]
+    for col in ("steps", "batch_size"):
+        board[col] = board[col].astype("Int64")
+    board["_table"] = table_key(board)
+    board, rank_by, lower = _rank(board, meta, rank_metric, params)
+    board.insert(board.columns.get_loc("model") + 1, "label", config_labels(board))
+    board.attrs.update(rank_by=rank_by, lower_is_better=lower, metrics=shown, skipped=[])
+    return board
 
+
+def table_key(frame: pd.DataFrame) -> pd.Series:
+    """Which table (dataset and data variant) each row of a runs frame or board belongs to."""
+    return frame["dataset"] + "\x1f" + frame["_data"]
+
+
+def _sort_key(column: pd.Series) -> pd.Series:
+    """Numbers sort as numbers (beta 1, 4, 16), anything else as text; missing values last."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.astype("float64")
+    return column.map(lambda v: "\uffff" if v is None or v is pd.NA else str(v))
+
+
+def _rank(
+    board: pd.DataFrame, meta: dict[str, Any], rank_metric: str | None, params: list[str]
+) -> tuple[pd.DataFrame, str | None, bool]:
+    """Tables in dataset order; inside each, best first, ties by model and hyperparameters."""
+    import pandas as pd
+
+    keys = {f"_sort{i}": _sort_key(board[c]) for i, c in enumerate(params)}
+    board = board.assign(**keys)
+    by, ascending = ["dataset", "_data_text", "_data"], [True, True, True]
     rank_by, lower = None, False
     if rank_metric is not None:
         primary = meta[rank_metric]["primary"]
         rank_by = f"{rank_metric}.{primary}"
         lower = primary in meta[rank_metric]["lower_is_better"]
-        board = board.sort_values(
-            [f"{rank_by}.mean", "dataset", "label"],
-            ascending=[lower, True, True],
-            na_position="last",
-            kind="stable",
-        )
-        # Ranks count within a dataset: scores on different datasets are not one race.
-        board.insert(
-            0,
-            "rank",
-            board.groupby("dataset")[f"{rank_by}.mean"]
-            .rank(method="min", ascending=lower)
-            .astype("Int64"),
-        )
+        by.append(f"{rank_by}.mean")
+        ascending.append(lower)
+    by += ["model", *keys, "steps", "batch_size", "_protocol"]
+    ascending += [True] * (len(by) - len(ascending))
+    board = board.sort_values(by, ascending=ascending, na_position="last", kind="stable")
+    board = board.drop(columns=list(keys)).reset_index(drop=True)
+    if rank_by is not None:
+        ranks = board.groupby("_table")[f"{rank_by}.mean"].rank(method="min", ascending=lower)
+        board.insert(0, "rank", ranks.astype("Int64"))
     else:
         board.insert(0, "rank", pd.array([pd.NA] * len(board), dtype="Int64"))
-    board = board.reset_index(drop=True)
-    board.attrs.update(rank_by=rank_by, lower_is_better=lower, metrics=shown, skipped=[])
-    return board
+    return board, rank_by, lower
+
+
+def config_labels(board: pd.DataFrame) -> list[str]:
+    """``model`` plus the hyperparameters that set a row apart: those that vary among the
+    model's rows in its table, and those that differ from the model's defaults."""
+    labels = {}
+    for (_, model), rows in board.groupby(["_table", "model"], sort=False):
+        params = {i: json.loads(p) for i, p in rows["_params"].items()}
+        names = sorted({k for p in params.values() for k in p})
+        varying = {k for k in names if len({json.dumps(p.get(k)) for p in params.values()}) > 1}
+        defaults = model_defaults(model)
+        for i, p in params.items():
+            changed = set() if defaults is None else {
+                k for k in p if k not in defaults or defaults[k] != p[k]
+            }  # fmt: skip
+            labels[i] = config_label(model, {k: p[k] for k in sorted(varying | changed) if k in p})
+    return [labels[i] for i in board.index]

@@ -1,7 +1,10 @@
-"""One self-contained HTML report: leaderboard, published comparison and figures.
+"""One self-contained HTML report: per dataset its leaderboard, published comparison, summary
+figures and per-run figures, after a short "how to read this".
 
 Everything is inside the file (inline CSS, PNGs as base64 ``data:`` URIs, no scripts, no
 external fonts), so it opens from disk or an e-mail attachment with no server and no network.
+The page fits a 1400-px window: text wraps, figures shrink to the column, and a table scrolls
+inside its own box only when a dataset has very many metrics.
 """
 
 from __future__ import annotations
@@ -18,21 +21,26 @@ from dbench.atomic import write_text
 from dbench.errors import UserError
 
 CSS = """
+*, *::before, *::after { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
-       max-width: 1200px; margin: 2em auto; padding: 0 1.5em; }
+       max-width: 1320px; margin: 1.5em auto; padding: 0 1.5em; overflow-wrap: anywhere; }
 h1 { margin-bottom: .2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em;
-       margin-top: 2em; }
+       margin-top: 2em; } h3 { margin: 1.4em 0 .4em; }
 .meta, .note { color: #666; font-size: 13px; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 14px; }
+.howto { background: #f6f8fa; border-left: 4px solid #8aa; padding: .6em 1em; }
+.scroll { max-width: 100%; overflow-x: auto; }
+table { border-collapse: collapse; margin: .6em 0; font-size: 14px; }
 caption { caption-side: bottom; text-align: left; color: #666; font-size: 12px;
        padding-top: .4em; }
-th, td { padding: .3em .8em; border-bottom: 1px solid #e4e4e4; text-align: left; }
+th, td { padding: .3em .7em; border-bottom: 1px solid #e4e4e4; text-align: left;
+       overflow-wrap: normal; }
+th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 thead th { border-bottom: 2px solid #999; background: #f6f6f6; }
 tbody tr:nth-child(even) { background: #fafafa; }
-td:nth-child(n+5) { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .warning { background: #fff4e5; border-left: 4px solid #f0a030; padding: .5em 1em; }
-figure { display: inline-block; margin: .5em 1.5em 1em 0; vertical-align: top; }
-figure img { max-width: 100%; border: 1px solid #eee; }
+figure { display: inline-block; margin: .5em 1.2em 1em 0; vertical-align: top;
+       max-width: 100%; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 13px; }
 """
 
@@ -68,12 +76,18 @@ def build_report(
 ) -> str:
     """The report as HTML text (also written to ``out`` when given).
 
-    ``per_run`` limits how many configurations get per-run figures (the run with the median
-    headline score of each of the top configurations whose model can decode).
+    ``per_run`` limits how many configurations of each dataset get per-run figures (the run
+    with the median headline score of each of the top configurations).
     """
     from dbench import __version__
-    from dbench.reporting.aggregate import aggregate, filtered_runs, load_records, warn_skipped
-    from dbench.reporting.tables import caption, display_frame, html_table
+    from dbench.reporting.aggregate import (
+        aggregate,
+        filtered_runs,
+        load_records,
+        table_key,
+        warn_skipped,
+    )
+    from dbench.reporting.tables import dataset_html, dataset_tables
 
     records, skipped = load_records(results_dir)
     warn_skipped(skipped)
@@ -92,20 +106,39 @@ def build_report(
             f'<div class="warning"><b>Skipped {len(skipped)} unreadable record(s)</b>'
             f"{_notes(skipped)}</div>"
         )
-    parts.append("<h2>Leaderboard</h2>")
     if board.empty:
+        parts.append("<h2>Leaderboard</h2>")
         parts.append('<p class="note">No runs recorded yet: run <code>dbench run</code>.</p>')
-    else:
-        parts.append(html_table(display_frame(board), caption(board)))
-    if compare and not board.empty:
-        parts.append(_comparison_section(runs, meta, compare))
-    if rank_by and not board.empty:
-        lower = board.attrs.get("lower_is_better", False)
-        parts.append(_summary_section(runs, rank_by, lower))
+        return _finish(parts, out)
+    parts.append(how_to_read(board, runs))
+    comparison = _comparison(runs, meta, compare) if compare else None
+    placed = False
+    lower = board.attrs.get("lower_is_better", False)
+    runs = runs.assign(_table=table_key(runs))
+    for table in dataset_tables(board):
+        rows = board[board["_table"] == table.key]
+        name = rows["dataset"].iloc[0]
+        parts.append(f'<section class="dataset"><h2>{html.escape(table.title)}</h2>')
+        parts.append("<h3>Leaderboard</h3>" + dataset_html(table, heading=False))
+        if comparison is not None and name in comparison.attrs["datasets"]:
+            parts.append(_comparison_html(comparison))
+            placed = True
+        if rank_by:
+            data = runs[runs["_table"] == table.key]
+            parts.append(_summary_section(data, rank_by, lower))
+            parts.append(_per_run_section(rows, data, rank_by, records, results_dir, data_dir,
+                                          per_run))  # fmt: skip
+        parts.append("</section>")
+    if comparison is not None and not placed:
+        note = comparison.attrs.get("note") or "no run matches the published table"
         parts.append(
-            _per_run_section(board, runs, rank_by, records, results_dir, data_dir, per_run)
+            f"<h2>Published vs measured</h2><p class='note'>{html.escape(note)}: nothing to "
+            f"compare with {html.escape(str(compare))}.</p>"
         )
+    return _finish(parts, out)
 
+
+def _finish(parts: list[str], out: str | os.PathLike | None) -> str:
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -125,40 +158,79 @@ def _write(path: Path, text: str) -> None:
         raise UserError(f"cannot write report {path}: {exc}") from None
 
 
-def _comparison_section(runs: Any, meta: dict, compare: str) -> str:
-    from dbench.reporting.published import comparison, comparison_caption, comparison_display
-    from dbench.reporting.tables import html_table
+def how_to_read(board: Any, runs: Any) -> str:
+    """The paragraph that says what a row, a number and a rank mean, with the metric
+    protocols and budgets these runs used."""
+    from dbench.reporting.identity import protocol_text
+    from dbench.reporting.labels import budget_text, score_label
 
-    table = comparison(runs, meta, compare)
-    if not table.attrs["scored"]:
-        metric = ", ".join(table.attrs.get("metric", []))
-        return (
-            f"<h2>Published vs measured</h2><p class='note'>No run was scored with "
-            f"{html.escape(metric)}, so there is nothing to compare with "
-            f"{html.escape(compare)}.</p>"
+    rank_by = board.attrs.get("rank_by")
+    lower = board.attrs.get("lower_is_better", False)
+    protocols = sorted({protocol_text(p) for p in board["_protocol"]})
+    budgets = sorted({budget_text(b) for b in board["_budget"]})
+    esc = html.escape
+    ranked = ""
+    if rank_by:
+        ranked = (
+            f" Rows are ranked within each dataset by <b>{esc(score_label(rank_by))}</b> "
+            f"({'lower' if lower else 'higher'} is better); the best value of each column is in "
+            "bold."
         )
     return (
-        "<h2>Published vs measured</h2>"
+        '<h2>How to read this</h2><div class="howto"><p>Each row is one configuration: a '
+        "dataset with its data source and settings, a model with its resolved hyperparameters "
+        "(defaults filled in), a training budget and a metric protocol. Runs that differ only "
+        "in their seed are averaged: each cell is the mean ± sample standard deviation over "
+        "seeds, and <i>n</i> is the number of runs; nothing else is ever averaged."
+        + ranked
+        + " Each metric shows its headline score; ↑ marks scores where higher is better, ↓ "
+        "where lower is.</p><p>Metric protocol (settings that differ from each metric's "
+        f"defaults): {esc(' | '.join(protocols))}.<br>Budgets: {esc(', '.join(budgets))} "
+        "(<i>default</i>: the model does not train or uses its own default). Published numbers "
+        "were measured with each paper's own protocol and budgets, so differences from them "
+        "are expected when these settings are smaller.</p></div>"
+    )
+
+
+def _comparison(runs: Any, meta: dict, compare: str) -> Any:
+    from dbench.reporting.published import comparison
+
+    return comparison(runs, meta, compare)
+
+
+def _comparison_html(table: Any) -> str:
+    from dbench.reporting.published import comparison_caption, comparison_display
+    from dbench.reporting.tables import html_table
+
+    if not table.attrs["scored"]:
+        return (
+            f"<h3>Published vs measured</h3><p class='note'>{html.escape(table.attrs['note'])}</p>"
+        )
+    return (
+        "<h3>Published vs measured</h3><div class='scroll'>"
         + html_table(comparison_display(table), comparison_caption(table), "comparison")
-        + "<p class='note'>Measured scores use this benchmark's metric settings (see each "
-        "record's <code>metrics</code> meta); small metric settings make scores noisier.</p>"
+        + "</div><p class='note'>Measured scores use this benchmark's metric settings (see "
+        "“How to read this”); small metric settings make scores noisier.</p>"
     )
 
 
 def _summary_section(runs: Any, score: str, lower: bool) -> str:
-    from dbench.reporting.plots import summary_figures
+    from dbench.reporting.figures import summary_figures
+    from dbench.reporting.labels import score_label
 
     figures, skipped = summary_figures(runs, score, lower)
+    label = score_label(score)
     captions = {
-        "seeds": f"{score}: distribution over seeds per configuration",
-        "beta": f"{score} against β (mean ± std over seeds)",
-        "tradeoff": f"reconstruction loss vs {score}, one point per run",
+        "seeds": f"{label}: distribution over seeds per configuration",
+        "beta": f"{label} against β (mean ± std over seeds, runs as dots)",
+        "sweep": f"{label} against the swept hyperparameter (mean ± std over seeds)",
+        "tradeoff": f"reconstruction loss vs {label}, one point per run",
     }
     shown = [
-        _figure_html(fig, captions.get(name.rsplit("-", 1)[-1], name) + f" [{name}]")
+        _figure_html(fig, captions.get(name.rsplit("-", 1)[-1], name))
         for name, fig in figures.items()
     ]
-    return "<h2>Figures</h2>" + "".join(shown) + _notes(skipped)
+    return "<h3>Figures</h3>" + "".join(shown) + _notes(skipped)
 
 
 def _per_run_section(
@@ -170,20 +242,14 @@ def _per_run_section(
     data_dir: str | None,
     limit: int,
 ) -> str:
-    from dbench.registry import MODELS
-    from dbench.reporting.plots import class_can_decode, run_figures
+    """For each of the ``limit`` best configurations, every figure its median run can make
+    (traversals when the model decodes, a latent map when its representation is 2-D), or a
+    note saying why there is none."""
+    from dbench.reporting.plots import run_figures
 
     by_id = {r["run_id"]: r for r in records}
-    parts, notes, done = [], [], 0
-    for _, row in board.iterrows():
-        if done >= limit:
-            break
-        try:
-            decodes = class_can_decode(MODELS.get(row["model"]))
-        except UserError:
-            decodes = False
-        if not decodes:
-            continue
+    parts, notes = [], []
+    for _, row in board.head(limit).iterrows():
         # The median run, not the best: a figure should show what a seed typically gives.
         group = runs[runs["run_id"].isin(row["run_ids"].split(","))].dropna(subset=[score])
         if group.empty:
@@ -195,13 +261,15 @@ def _per_run_section(
                 warnings.simplefilter("ignore")
                 figures, skipped = run_figures(by_id[run_id], results_dir, data_dir)
         except UserError as exc:
-            notes.append(f"{run_id}: {exc}")
+            notes.append(f"{row['label']} ({run_id}): {exc}")
             continue
-        done += 1
-        parts.append(f"<h3>{html.escape(row['label'])} — run {html.escape(run_id)}</h3>")
+        if not figures:
+            notes.append(f"{row['label']} ({run_id}): no figure: " + "; ".join(skipped))
+            continue
+        parts.append(f"<h4>{html.escape(row['label'])} — run {html.escape(run_id)}</h4>")
         parts += [_figure_html(fig, f"{name}: {run_id}") for name, fig in figures.items()]
-        parts.append(_notes(skipped))
+        parts.append(_notes([m for m in skipped if "KL bar chart" not in m]))
     if not parts and not notes:
         return ""
-    head = "<h2>Per-run figures</h2><p class='note'>For each top configuration, its median run."
+    head = "<h3>Per-run figures</h3><p class='note'>For each top configuration, its median run."
     return head + "</p>" + "".join(parts) + _notes(notes)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbench.errors import UserError
-from dbench.reporting.labels import budget_text, config_label
+from dbench.reporting.labels import budget_text, config_label, dataset_name
 from dbench.reporting.tables import mean_std
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +27,8 @@ def comparison(runs: pd.DataFrame, meta: dict[str, Any], name: str | os.PathLike
     """The published table ``name`` beside the runs' leaderboard on the table's own metric.
 
     ``attrs["scored"]`` is False when no run was scored with that metric (every published row
-    then reads "not run").
+    then reads "not run"); ``attrs["note"]`` says so, or that no run is on the table's dataset
+    (``--compare higgins2017 --dataset blobs``: the table is for dSprites), else is empty.
     """
     from dbench.reporting.aggregate import aggregate
 
@@ -35,7 +36,23 @@ def comparison(runs: pd.DataFrame, meta: dict[str, Any], name: str | os.PathLike
     scored = metric in meta
     table = compare_published(aggregate(runs, meta, metric if scored else None), name)
     table.attrs["scored"] = scored
+    wanted = table.attrs["datasets"]
+    have = sorted(set(runs["dataset"])) if "dataset" in runs else []
+    note = ""
+    if not set(wanted) & set(have):
+        note = (
+            f"the published table {name} is for {_names(wanted)}; no run here is on it "
+            f"(runs here: {', '.join(have) or 'none'})"
+        )
+    elif not scored:
+        note = f"no run here was scored with {metric}, the metric of the published table {name}"
+    table.attrs["note"] = note
     return table
+
+
+def _names(datasets: list[str]) -> str:
+    return " and ".join(f"{dataset_name(d)} ({d})" if dataset_name(d) != d else d
+                        for d in datasets)  # fmt: skip
 
 
 def published_path(name: str | os.PathLike) -> Path:
@@ -82,6 +99,7 @@ def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins201
     import pandas as pd
 
     published = load_published(name)
+    measured = set(board["dataset"]) if "dataset" in board else set()
     rows = []
     for _, pub in published.iterrows():
         scale = 100.0 if pub.get("unit") == "percent" else 1.0
@@ -94,6 +112,8 @@ def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins201
         matches = _matches(board, pub)
         if matches.empty:
             missing = "not run" if pub["dbench_model"] else pub.get("note") or "not in dbench"
+            if pub["dbench_model"] and pub["dataset"] not in measured:
+                missing = f"not run on {pub['dataset']}"
             rows.append(
                 {
                     **base,
@@ -116,7 +136,7 @@ def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins201
                 {
                     **base,
                     "dbench": row["label"],
-                    "budget": budget_text(row["budget"]),
+                    "budget": budget_text(row["_budget"]),
                     "n": int(row[f"{col}.n"]),
                     "measured": mean_std(mean, std, digits=2),
                     "measured_mean": mean,
@@ -128,6 +148,7 @@ def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins201
     table = pd.DataFrame(rows)
     table.attrs["source"] = sorted(set(published["source"]))
     table.attrs["metric"] = sorted(set(published["metric"]))
+    table.attrs["datasets"] = sorted(set(published["dataset"]))
     return table
 
 
@@ -151,7 +172,7 @@ def _matches(board: pd.DataFrame, pub: Any) -> pd.DataFrame:
     wanted = json.loads(pub["dbench_kwargs"] or "{}")
 
     def agrees(row: Any) -> bool:
-        params = json.loads(row["params"]) if isinstance(row.get("params"), str) else {}
+        params = json.loads(row["_params"]) if isinstance(row.get("_params"), str) else {}
         return all(_same(params.get(k), v) for k, v in wanted.items())
 
     mask = (board["model"] == pub["dbench_model"]) & (board["dataset"] == pub["dataset"])
@@ -167,14 +188,22 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Display strings: published and measured as mean ± std (the published std where the
+    paper gives one), the measured configuration, its budget, n and the difference."""
     cols = ["method", "published", "dbench", "budget", "n", "measured", "difference", "note"]
     shown = table[cols].copy()
     shown["difference"] = [("" if math.isnan(d) else f"{d:+.2f}") for d in shown["difference"]]
     shown["n"] = shown["n"].astype(str)
-    return shown
+    return shown.rename(
+        columns={"published": "published (mean ± std)", "measured": "measured (mean ± std)"}
+    )
 
 
 def comparison_caption(table: pd.DataFrame) -> str:
     metric = ", ".join(table.attrs.get("metric", []))
     source = "; ".join(table.attrs.get("source", []))
-    return f"published vs measured {metric} (%), mean ± std over seeds. Source: {source}"
+    datasets = _names(table.attrs.get("datasets", []))
+    text = f"published vs measured {metric} (%) on {datasets}, mean ± std over seeds. "
+    text += f"Source: {source}"
+    note = table.attrs.get("note")
+    return f"{text}. Note: {note}" if note else text

@@ -1,49 +1,234 @@
-"""Run records as a pandas DataFrame, one row per run (``dbench.load_runs``)."""
+"""Run records as a pandas DataFrame, one row per run (``dbench.load_runs``).
+
+Plain columns, one value each: ``run_id``, ``created`` (datetime, UTC), ``dataset``,
+``source``, ``model``, ``seed``, ``steps``, ``batch_size``; the dataset's resolved kwargs as
+``dataset_<name>``; each resolved hyperparameter under its own name (``beta``,
+``n_components``; ``param_<name>`` if that name is taken); each score as
+``<metric>.<score>``; then ``recon_loss`` and ``kl`` (end of training), ``fit_seconds``,
+``metric_seconds``, ``device``, ``data_checksum`` and the versions. ``long=True`` gives one row
+per run x score (``metric``, ``score``, ``value``).
+
+The leaderboard uses the same frame plus private ``_``-prefixed key columns (canonical JSON of
+the configuration's parts, see :mod:`dbench.reporting.identity`); ``load_runs`` drops them.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbench.engine.store import RunRecord, iter_records
+from dbench.reporting import identity
+from dbench.reporting.labels import data_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+BASE = ["run_id", "created", "dataset", "source", "model", "seed", "steps", "batch_size"]
+TAIL = [
+    "recon_loss",
+    "kl",
+    "fit_seconds",
+    "metric_seconds",
+    "device",
+    "data_checksum",
+    "dbench_version",
+    "python_version",
+    "torch_version",
+    "numpy_version",
+    "git_commit",
+]
+PRIVATE = ["_params", "_data", "_data_text", "_budget", "_protocol", "_factors"]
+LONG = ["metric", "score", "value"]
+#: names a hyperparameter column may not take (it becomes ``param_<name>``)
+RESERVED = frozenset(
+    BASE + TAIL + ["rank", "n", "seeds", "run_ids", "label", "protocol", "budget", *LONG]
+)
+_VERSIONS = {
+    "dbench_version": "dbench_version",
+    "python_version": "python",
+    "torch_version": "torch",
+    "numpy_version": "numpy",
+    "git_commit": "git_commit",
+}
 
-def flatten(record: RunRecord) -> dict[str, Any]:
-    """One leaderboard row: identity columns plus ``metric.score`` columns."""
+
+def param_column(name: str) -> str:
+    """The column of hyperparameter ``name``: the name itself unless taken or ambiguous."""
+    if name in RESERVED or "." in name or name.startswith(("_", "dataset_", "param_")):
+        return f"param_{name}"
+    return name
+
+
+def data_column(name: str) -> str:
+    return f"dataset_{name}"
+
+
+def cell(value: Any) -> Any:
+    """A value as one plain cell: scalars as they are, anything else as short text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return json.dumps(value, sort_keys=True)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _last(value: Any) -> Any:
+    # fit_info_ may keep a history (a list per step/epoch): the final value describes the model.
+    if isinstance(value, (list, tuple)):
+        return value[-1] if value else None
+    return value
+
+
+def _kl_total(training: dict[str, Any]) -> float:
+    per_dim = training.get("kl_per_dim")
+    if isinstance(per_dim, (list, tuple)) and per_dim:
+        return float(sum(_number(v) for v in per_dim))
+    return _number(_last(training.get("kl")))
+
+
+def _metric_seconds(timings: dict[str, Any]) -> float:
+    value = timings.get("metrics_s")
+    if isinstance(value, dict):
+        return float(sum(_number(v) for v in value.values()))
+    return _number(value)
+
+
+def run_row(record: RunRecord) -> dict[str, Any]:
+    """One record as one flat row (public columns and the private key columns)."""
     config = record["config"]
-    row = {
+    data = identity.data_identity(record)
+    budget = identity.budget_of(record)
+    params = identity.model_params(record)
+    info = _mapping(record.get("dataset"))
+    row: dict[str, Any] = {
         "run_id": record["run_id"],
-        "dataset": config["dataset"],
-        "model": config["model"],
-        "kwargs": json.dumps(config.get("model_kwargs", {}), sort_keys=True),
-        "budget": json.dumps(record.get("budget", {}), sort_keys=True),
-        "seed": config.get("seed"),
-        "source": record.get("dataset", {}).get("source"),
         "created": record.get("created"),
-        "fit_seconds": record.get("timings", {}).get("fit_s"),
+        "dataset": config["dataset"],
+        "source": data["source"],
+        "model": config["model"],
+        "seed": config.get("seed"),
+        "steps": budget.get("steps"),
+        "batch_size": budget.get("batch_size"),
     }
-    for metric_name, scores in record.get("scores", {}).items():
-        for score_name, value in scores.items():
-            row[f"{metric_name}.{score_name}"] = value
+    for key, value in data["kwargs"].items():
+        row[data_column(key)] = cell(value)
+    for key, value in params.items():
+        row[param_column(key)] = cell(value)
+    for metric, scores in record["scores"].items():
+        for score, value in scores.items():
+            row[f"{metric}.{score}"] = _number(value)
+    training = _mapping(record.get("training"))
+    timings = _mapping(record.get("timings"))
+    environment = _mapping(record.get("environment"))
+    row.update(
+        recon_loss=_number(_last(training.get("recon_loss"))),
+        kl=_kl_total(training),
+        fit_seconds=_number(timings.get("fit_s")),
+        metric_seconds=_metric_seconds(timings),
+        device=environment.get("device"),
+        data_checksum=data["checksum"],
+        **{col: environment.get(key) for col, key in _VERSIONS.items()},
+    )
+    factors = info.get("factor_names")
+    row.update(
+        _params=identity.key_text(params),
+        _data=identity.key_text(data),
+        _data_text=data_text(data, identity.dataset_defaults(config["dataset"])),
+        _budget=identity.key_text(budget) if budget else "unknown",
+        _protocol=identity.key_text(identity.protocol(record)),
+        _factors=json.dumps(factors if isinstance(factors, list) else []),
+    )
     return row
 
 
-def load_runs(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
-    """Every run record under ``results_dir`` as a DataFrame, one row per run.
+def score_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``<metric>.<score>`` columns (no other column holds a dot)."""
+    return [c for c in frame.columns if "." in c and not c.startswith("_")]
 
-    Unreadable records are skipped with a warning that names each one and counts them.
-    """
+
+def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """Records as a runs frame with typed columns (the private key columns included)."""
     import pandas as pd
 
+    rows = [run_row(r) for r in records]
+    frame = pd.DataFrame(rows)
+    for col in BASE + TAIL + PRIVATE:
+        if col not in frame:
+            frame[col] = pd.Series([None] * len(frame), dtype=object)
+    scores = sorted(score_columns(frame))
+    data = sorted(c for c in frame.columns if c.startswith("dataset_"))
+    fixed = set(BASE + TAIL + PRIVATE + scores + data)
+    params = sorted(c for c in frame.columns if c not in fixed)
+    frame = frame[BASE + data + params + scores + TAIL + PRIVATE].copy()
+    frame["created"] = pd.to_datetime(frame["created"], utc=True, errors="coerce", format="ISO8601")
+    for col in ("seed", "steps", "batch_size"):
+        frame[col] = pd.array(
+            [None if v is None or v != v else int(v) for v in frame[col]], dtype="Int64"
+        )
+    for col in [*scores, "recon_loss", "kl", "fit_seconds", "metric_seconds"]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    for col in [*data, *params]:
+        frame[col] = _typed(frame[col])
+    return frame
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """A hyperparameter column as numbers when every value present is a number, else as is."""
+    import pandas as pd
+
+    present = [v for v in column if v is not None and not (isinstance(v, float) and v != v)]
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        if all(isinstance(v, int) for v in present):
+            return pd.array([None if v is None or v != v else v for v in column], dtype="Int64")
+        return pd.to_numeric(column, errors="coerce").astype("float64")
+    return column.astype(object).where(column.notna(), None)
+
+
+def public(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+
+
+def long_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per run x score: the run's columns, then ``metric``, ``score``, ``value``."""
+    scores = score_columns(frame)
+    ids = [c for c in frame.columns if c not in scores]
+    long = frame.melt(id_vars=ids, value_vars=scores, var_name="_column", value_name="value")
+    long = long.dropna(subset=["value"])
+    parts = [str(c).split(".", 1) for c in long["_column"]]
+    long.insert(len(ids), "metric", [p[0] for p in parts])
+    long.insert(len(ids) + 1, "score", [p[1] for p in parts])
+    long = long.drop(columns="_column").sort_values(["run_id", "metric", "score"], kind="stable")
+    return long.reset_index(drop=True)
+
+
+def load_runs(results_dir: str | os.PathLike = "results", long: bool = False) -> pd.DataFrame:
+    """Every run record under ``results_dir``: one row per run (``long``: per run x score).
+
+    Unreadable records are skipped with a warning that names each one and counts them; a
+    folder with no records gives an empty frame with the same columns, and a warning.
+    """
     records, skipped = iter_records(Path(results_dir))
     if skipped:
         warnings.warn(
             f"skipped {len(skipped)} unreadable record(s): " + "; ".join(skipped), stacklevel=2
         )
-    return pd.DataFrame([flatten(r) for r in records])
+    if not records:
+        warnings.warn(f"no run records under {Path(results_dir) / 'runs'}", stacklevel=2)
+    frame = public(runs_frame(records))
+    return long_runs(frame) if long else frame

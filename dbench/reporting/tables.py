@@ -1,4 +1,10 @@
-"""Rendering leaderboards (terminal, CSV, Markdown, LaTeX, HTML) and published-table comparison.
+"""Rendering leaderboards: one table per dataset, in the terminal, Markdown, LaTeX or HTML;
+CSV and JSON are tidy data (:mod:`dbench.reporting.tidy`).
+
+By default each metric shows its headline score (the ``primary`` it declares) as mean ± std
+over seeds; ``all_scores`` shows every score. A table shows a budget column or a metric
+settings column only when its rows differ in them (otherwise the caption says it once), and
+the model column names the hyperparameters that set a row apart (``betavae beta=16``).
 
 Markdown and LaTeX are written here rather than with ``DataFrame.to_markdown`` (needs
 ``tabulate``) or ``to_latex`` (needs ``jinja2``): neither is a dbench dependency.
@@ -7,17 +13,19 @@ Markdown and LaTeX are written here rather than with ``DataFrame.to_markdown`` (
 from __future__ import annotations
 
 import html
-import json
 import math
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dbench.errors import UserError
-from dbench.reporting.labels import budget_text
+from dbench.reporting.identity import protocol_text
+from dbench.reporting.labels import budget_text, score_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-FORMATS = ("table", "csv", "markdown", "latex", "html")
+FORMATS = ("table", "csv", "markdown", "latex", "html", "json")
 
 
 # -- cell formatting -------------------------------------------------------------------------
@@ -33,46 +41,87 @@ def mean_std(mean: float, std: float, n: int | None = None, scale: float = 1.0, 
     return text
 
 
-def display_frame(board: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard as strings, one column per score, ready for any output format."""
-    import pandas as pd
+@dataclass
+class Shown:
+    """One dataset's table, as display strings, with where the best values are."""
+
+    title: str
+    frame: pd.DataFrame
+    caption: str = ""
+    key: str = ""  # the board's ``_table``
+    best: set[tuple[int, str]] = field(default_factory=set)  # (row position, column)
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or "table"
+
+
+def _arrow(meta: dict[str, Any], col: str) -> str:
+    metric, _, score = col.partition(".")
+    if metric not in meta:
+        return ""
+    return " ↓" if score in meta[metric].get("lower_is_better", []) else " ↑"
+
+
+def dataset_tables(board: pd.DataFrame, all_scores: bool = False) -> list[Shown]:
+    """The leaderboard as one display table per dataset (and data variant), ranks 1..n."""
+    from dbench.reporting.aggregate import headline_columns
 
     meta = board.attrs.get("metrics", {})
-    scores = [c[: -len(".mean")] for c in board.columns if c.endswith(".mean")]
-    out = pd.DataFrame(index=board.index)
-    out["rank"] = [("" if pd.isna(r) else str(int(r))) for r in board.get("rank", [])]
-    out["dataset"] = board.get("dataset", pd.Series(dtype=str))
-    if board.get("source") is not None and board["source"].nunique() > 1:
-        out["data source"] = board["source"]
-    out["model"] = board.get("label", board.get("model"))
-    out["budget"] = [budget_text(b) for b in board.get("budget", [])]
-    if board.get("protocol") is not None and board["protocol"].nunique() > 1:
-        out["metric settings"] = [_protocol_text(p) for p in board["protocol"]]
-    out["n"] = board.get("n", pd.Series(dtype=int)).astype(str)
+    everything = [c[: -len(".mean")] for c in board.columns if c.endswith(".mean")]
+    scores = everything if all_scores else headline_columns(board)
+    rank_by = board.attrs.get("rank_by")
+    lower = board.attrs.get("lower_is_better", False)
+    tables = []
+    for key, rows in board.groupby("_table", sort=False):
+        rows = rows.reset_index(drop=True)
+        shown = _one_table(rows, scores, meta, all_scores, rank_by, lower)
+        shown.key = str(key)
+        tables.append(shown)
+    return tables
+
+
+def _one_table(rows, scores, meta, all_scores, rank_by, lower) -> Shown:
+    import pandas as pd
+
+    out = pd.DataFrame(index=rows.index)
+    out["rank"] = ["" if pd.isna(r) else str(int(r)) for r in rows["rank"]]
+    out["model"] = rows["label"]
+    notes = []
+    if rows["_budget"].nunique() > 1:
+        out["budget"] = [budget_text(b) for b in rows["_budget"]]
+    else:
+        notes.append(f"budget: {budget_text(rows['_budget'].iloc[0])}")
+    if rows["_protocol"].nunique() > 1:
+        out["metric settings"] = [protocol_text(p) for p in rows["_protocol"]]
+    else:
+        text = protocol_text(rows["_protocol"].iloc[0])
+        notes.append(f"metrics: {text}" if text else "")
+    out["n"] = rows["n"].astype(str)
+    best = set()
     for col in scores:
         metric, _, score = col.partition(".")
-        arrow = ""
-        if metric in meta:
-            arrow = " ↓" if score in meta[metric].get("lower_is_better", []) else " ↑"
-        shown = []
-        for _, row in board.iterrows():
+        header = (col if all_scores else metric) + _arrow(meta, col)
+        cells = []
+        for _, row in rows.iterrows():
             n = int(row[f"{col}.n"])
             partial = n if n != int(row["n"]) else None  # only when some runs lack the score
-            shown.append(mean_std(row[f"{col}.mean"], row[f"{col}.std"], partial))
-        out[col + arrow] = shown
-    return out.reset_index(drop=True)
-
-
-def _protocol_text(protocol: str) -> str:
-    try:
-        proto = json.loads(protocol)
-    except (TypeError, ValueError):
-        return str(protocol)
-    parts = []
-    for name, info in proto.items():
-        settings = ",".join(f"{k}={v}" for k, v in sorted((info.get("settings") or {}).items()))
-        parts.append(f"{name} v{info.get('version')}" + (f" {settings}" if settings else ""))
-    return "; ".join(parts)
+            cells.append(mean_std(row[f"{col}.mean"], row[f"{col}.std"], partial))
+        out[header] = cells
+        means = rows[f"{col}.mean"].astype("float64")
+        if means.notna().sum() > 1:
+            low = score in meta.get(metric, {}).get("lower_is_better", [])
+            target = means.min() if low else means.max()
+            best |= {(i, header) for i, m in means.items() if math.isclose(m, target)}
+    first = rows.iloc[0]
+    title = f"{first['dataset']} ({first['_data_text']})"
+    ranked = "mean ± std over seeds"
+    if rank_by:
+        ranked += f"; ranked by {score_label(rank_by)}, {'lower' if lower else 'higher'} is better"
+    if not all_scores and scores:
+        ranked += "; each metric's headline score"
+    caption = "; ".join(t for t in [ranked, *notes] if t)
+    return Shown(title, out.reset_index(drop=True), caption, best)
 
 
 def caption(board: pd.DataFrame) -> str:
@@ -84,20 +133,45 @@ def caption(board: pd.DataFrame) -> str:
 
 
 # -- output formats --------------------------------------------------------------------------
-def render(board: pd.DataFrame, fmt: str = "table", width: int = 200) -> str:
-    """A leaderboard in one of :data:`FORMATS` (CSV keeps full-precision numbers)."""
+def render(
+    board: pd.DataFrame,
+    fmt: str = "table",
+    width: int = 200,
+    *,
+    all_scores: bool = False,
+    long: bool = False,
+) -> str:
+    """A leaderboard in one of :data:`FORMATS`; CSV and JSON are tidy and keep full precision
+    (``long``: one row per configuration x score)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    if fmt == "csv":
-        drop = [c for c in ("params", "recon_loss", "kl", "beta") if c in board]
-        return csv_frame_text(board.drop(columns=drop))
-    return render_display(display_frame(board), fmt, caption(board), width)
+    if fmt in ("csv", "json"):
+        from dbench.reporting.tidy import csv_text, json_text, tidy
+
+        frame = tidy(board, long=long)
+        return csv_text(frame) if fmt == "csv" else json_text(frame)
+    if board.empty:
+        return "no runs\n"
+    tables = dataset_tables(board, all_scores)
+    if fmt == "markdown":
+        return "\n".join(
+            f"### {t.title}\n\n{markdown(t.frame)}\n{t.caption}\n" for t in tables
+        )  # fmt: skip
+    if fmt == "latex":
+        return "\n".join(latex(t.frame, f"{t.title}: {t.caption}", t.slug, t.best) for t in tables)
+    if fmt == "html":
+        return "\n".join(dataset_html(t) for t in tables)
+    return "\n".join(terminal(t.frame, t.caption, width=width, title=t.title) for t in tables)
 
 
 def render_display(shown: pd.DataFrame, fmt: str, text: str = "", width: int = 200) -> str:
-    """A frame of display strings in ``fmt`` (``csv`` writes the strings as they are)."""
+    """A frame of display strings in ``fmt`` (``csv``/``json`` write the strings as they are)."""
     if fmt == "csv":
-        return csv_frame_text(shown)
+        return shown.to_csv(index=False)
+    if fmt == "json":
+        from dbench.reporting.tidy import json_text
+
+        return json_text(shown)
     if fmt == "markdown":
         return markdown(shown) + (f"\n{text}\n" if text else "")
     if fmt == "latex":
@@ -107,18 +181,17 @@ def render_display(shown: pd.DataFrame, fmt: str, text: str = "", width: int = 2
     return terminal(shown, text, width=width)
 
 
-def csv_frame_text(frame: pd.DataFrame) -> str:
-    return frame.to_csv(index=False)
+def _numeric(col: str) -> bool:
+    return col in ("n", "rank") or "." in col or col.endswith(("↑", "↓"))
 
 
 def markdown(frame: pd.DataFrame) -> str:
     def cell(value: Any) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
 
-    numeric = {c for c in frame.columns if c == "n" or c == "rank" or "." in c}
     lines = [
         "| " + " | ".join(cell(c) for c in frame.columns) + " |",
-        "|" + "|".join("---:" if c in numeric else "---" for c in frame.columns) + "|",
+        "|" + "|".join("---:" if _numeric(c) else "---" for c in frame.columns) + "|",
     ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.to_numpy()]
     return "\n".join(lines) + "\n"
@@ -140,36 +213,80 @@ _LATEX_ESCAPES = {
 
 def latex_escape(text: Any) -> str:
     escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
-    return escaped.replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+    for plain, tex in (("±", r"$\pm$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"),
+                       ("β", r"$\beta$"), ("–", "--")):  # fmt: skip
+        escaped = escaped.replace(plain, tex)
+    return escaped
 
 
-def latex(frame: pd.DataFrame, text: str = "") -> str:
-    """A booktabs ``table`` (needs ``\\usepackage{booktabs}``) with the caption."""
-    align = "".join("r" if c in ("n", "rank") or "." in c else "l" for c in frame.columns)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
+def _latex_cell(value: Any, bold: bool) -> str:
+    text = latex_escape(value)
+    if not bold:
+        return text
+    mean, sep, rest = text.partition(r" $\pm$ ")
+    return rf"\textbf{{{mean}}}" + (sep + rest if sep else "")
+
+
+def latex(frame: pd.DataFrame, text: str = "", label: str = "", best: set | None = None) -> str:
+    """A booktabs ``table`` (needs ``\\usepackage{booktabs}``): caption and ``\\label`` on top,
+    the best mean of each score column in bold."""
+    best = best or set()
+    align = "".join("r" if _numeric(c) else "l" for c in frame.columns)
+    lines = [r"\begin{table}[t]", r"\centering"]
+    if text:
+        lines.append(rf"\caption{{{latex_escape(text)}}}")
+    if label:
+        lines.append(rf"\label{{tab:dbench-{label}}}")
+    lines += [
         rf"\begin{{tabular}}{{{align}}}",
         r"\toprule",
         " & ".join(latex_escape(c) for c in frame.columns) + r" \\",
         r"\midrule",
     ]
-    lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in frame.to_numpy()]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if text:
-        lines.append(rf"\caption{{{latex_escape(text)}}}")
-    lines.append(r"\end{table}")
+    for i, row in enumerate(frame.to_numpy()):
+        cells = [_latex_cell(v, (i, c) in best) for c, v in zip(frame.columns, row, strict=True)]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
-def html_table(frame: pd.DataFrame, text: str = "", css_class: str = "leaderboard") -> str:
-    table = frame.to_html(index=False, escape=True, border=0, classes=css_class)
-    if text:
-        table = table.replace(">", f"><caption>{html.escape(text)}</caption>", 1)
-    return table
+def html_table(
+    frame: pd.DataFrame, text: str = "", css_class: str = "leaderboard", best: set | None = None
+) -> str:
+    """An HTML table (cells escaped; numbers right-aligned; best values in ``<strong>``)."""
+    best = best or set()
+    esc = html.escape
+    right = [_numeric(c) for c in frame.columns]
+    head = "".join(
+        f'<th class="num">{esc(str(c))}</th>' if r else f"<th>{esc(str(c))}</th>"
+        for c, r in zip(frame.columns, right, strict=True)
+    )
+    body = []
+    for i, row in enumerate(frame.to_numpy()):
+        cells = []
+        for col, value, r in zip(frame.columns, row, right, strict=True):
+            content = esc(str(value))
+            if (i, col) in best:
+                content = f"<strong>{content}</strong>"
+            cells.append(f'<td class="num">{content}</td>' if r else f"<td>{content}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{esc(text)}</caption>" if text else ""
+    return (
+        f'<table class="{css_class}">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
-def terminal(frame: pd.DataFrame, text: str = "", width: int = 200) -> str:
+def dataset_html(table: Shown, heading: bool = True) -> str:
+    """One dataset's table (under its heading), in a box that scrolls only if it must."""
+    head = f"<h3>{html.escape(table.title)}</h3>" if heading else ""
+    return (
+        f'<div class="board" id="board-{table.slug}">{head}<div class="scroll">'
+        f"{html_table(table.frame, table.caption, best=table.best)}</div></div>"
+    )
+
+
+def terminal(frame: pd.DataFrame, text: str = "", width: int = 200, title: str = "") -> str:
     """A rich table rendered to plain text (no colour codes), ``width`` wide when it fits.
 
     A table wider than ``width`` (many metrics) is rendered at its natural width instead:
@@ -180,26 +297,34 @@ def terminal(frame: pd.DataFrame, text: str = "", width: int = 200) -> str:
 
     from rich.console import Console
 
-    table = rich_table(frame, text)
+    table = rich_table(frame, text, title)
 
     def console(columns: int) -> Console:
         return Console(file=io.StringIO(), width=columns, color_system=None, soft_wrap=False)
 
     # Measured on an unbounded console: a console measures no wider than itself.
     natural = console(10**5).measure(table).maximum
-    out = console(max(width, natural))
+    out = console(natural)
     out.print(table)
     # rich pads every line to the console width; trailing blanks only get in the way.
     return "\n".join(line.rstrip() for line in out.file.getvalue().splitlines()) + "\n"
 
 
-def rich_table(frame: pd.DataFrame, text: str = "") -> Any:
+def rich_table(frame: pd.DataFrame, text: str = "", title: str = "") -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAVY, caption=text or None, caption_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=title or None,
+        title_justify="left",
+        caption=text or None,
+        caption_justify="left",
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for col in frame.columns:
-        right = col in ("n", "rank") or "." in col
+        right = _numeric(col)
         table.add_column(str(col), justify="right" if right else "left", no_wrap=right)
     for row in frame.to_numpy():
         table.add_row(*(str(v) for v in row))

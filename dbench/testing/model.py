@@ -118,6 +118,13 @@ def check_model(
     return suite.results
 
 
+def check_members(model: Any) -> list[CheckResult]:
+    """Only the ``members`` check of :func:`check_model`: cheap, nothing is fitted."""
+    suite = Suite(f"model {type(model).__name__}")
+    suite.check("members", lambda: _members(model))
+    return suite.results
+
+
 def _members(model: Any) -> str | None:
     missing = [
         m for m in ("fit", "encode", "save", "load") if not callable(getattr(model, m, None))

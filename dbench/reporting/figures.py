@@ -1,0 +1,240 @@
+"""Summary figures over runs (seaborn), one set per dataset, the figures a paper would use:
+
+- a score against a swept hyperparameter (beta when it varies, else whichever numeric
+  hyperparameter a model family sweeps), mean ± std over seeds with every seed as a dot
+  (the beta sweeps of Higgins et al. 2017, Fig. 7 style);
+- the distribution of a score over seeds per configuration (Locatello et al. 2019, Fig. 6/7:
+  every run shown, never one number);
+- reconstruction loss against the score, one point per run coloured by model (the trade-off
+  beta controls).
+
+Axes carry readable labels ("Higgins score (eval accuracy)"), titles name the dataset, and a
+dashed line marks the chance level where the metric has one (:mod:`dbench.reporting.chance`).
+A figure that would show a single point is skipped with a note saying why.
+
+They take the runs frame of :func:`dbench.reporting.aggregate.filtered_runs`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from dbench.reporting.aggregate import config_labels, param_columns
+from dbench.reporting.chance import runs_chance
+from dbench.reporting.labels import budget_text, param_label, score_label
+from dbench.reporting.plots import new_figure, seaborn
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+
+def _configs(runs: pd.DataFrame) -> pd.Series:
+    """A label per run naming its configuration (with the budget when budgets differ)."""
+    frame = runs.assign(_table="one")
+    labels = frame.assign(_label=config_labels(frame))["_label"]
+    if runs["_budget"].nunique() > 1:
+        labels = labels + " [" + runs["_budget"].map(budget_text) + "]"
+    if runs["_protocol"].nunique() > 1:  # same label, other metric settings: keep them apart
+        codes = {p: i + 1 for i, p in enumerate(sorted(runs["_protocol"].unique()))}
+        labels = labels + runs["_protocol"].map(lambda p: f" (settings #{codes[p]})")
+    return labels
+
+
+def _chance_line(ax: Any, chance: float | None) -> None:
+    if chance is not None:
+        ax.axhline(
+            chance, color="0.45", linestyle="--", linewidth=1, label=f"chance ({chance:.2g})"
+        )
+
+
+def _numeric(column: pd.Series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def swept_parameter(runs: pd.DataFrame, score: str) -> str | None:
+    """The numeric hyperparameter some model family sweeps (two or more values with all else
+    equal), beta first; None when no family has more than one value of any."""
+    data = runs.dropna(subset=[score])
+    best, best_key = None, (0, 0)
+    for col in param_columns(data):
+        if not _numeric(data[col]) or data[col].nunique() < 2:
+            continue
+        name = _param_name(data, col)
+        others = data["_params"].map(lambda p, n=name: json.dumps(_without(p, n)))
+        family = data["model"] + "\x1f" + others + "\x1f" + data["_budget"]
+        counts = data.groupby(family)[col].nunique()
+        key = (int((counts > 1).sum()), int(counts.max()))
+        if key[0] and (col == "beta" or (best != "beta" and key > best_key)):
+            best, best_key = col, key
+    return best
+
+
+def _param_name(runs: pd.DataFrame, column: str) -> str:
+    """The hyperparameter's own name (its column may be ``param_<name>``)."""
+    for text in runs["_params"]:
+        names = json.loads(text)
+        if column in names or column.removeprefix("param_") in names:
+            return column if column in names else column.removeprefix("param_")
+    return column
+
+
+def _without(params_json: str, name: str) -> dict[str, Any]:
+    return {k: v for k, v in json.loads(params_json).items() if k != name}
+
+
+def score_vs_param(
+    runs: pd.DataFrame, score: str, param: str, title: str, chance: float | None = None
+) -> Figure | None:
+    """Mean ± std over seeds of ``score`` against ``param``, one line per model family (the
+    model, its other hyperparameters and budget), seeds as dots; None when no family has two
+    values of ``param``."""
+    name = _param_name(runs, param)
+    data = runs.dropna(subset=[param, score]).copy()
+    stripped = data.assign(_params=data["_params"].map(lambda p: json.dumps(_without(p, name))))
+    data["family"] = _configs(stripped).to_numpy()
+    spread = data.groupby("family")[param].nunique()
+    data = data[data["family"].isin(spread[spread > 1].index)]
+    if data.empty:
+        return None
+    data[param] = data[param].astype("float64")
+    sns = seaborn()
+    fig = new_figure(6.5, 4.2)
+    ax = fig.subplots()
+    sns.lineplot(
+        data=data, x=param, y=score, hue="family", errorbar="sd", marker="o",
+        err_style="bars", ax=ax,
+    )  # fmt: skip
+    ax.scatter(data[param], data[score], s=12, color="0.25", alpha=0.45, zorder=3, label="seeds")
+    _chance_line(ax, chance)
+    if (data[param] > 0).all() and data[param].max() / data[param].min() >= 10:
+        ax.set_xscale("log")
+    ax.set_xlabel(param_label(name))
+    ax.set_ylabel(score_label(score))
+    ax.legend(title=None, fontsize=8)
+    ax.set_title(f"{title}: {score_label(score)} vs {param_label(name)}\n"
+                 "mean ± std over seeds; dots are runs", fontsize=10)  # fmt: skip
+    return fig
+
+
+def seed_distribution(
+    runs: pd.DataFrame,
+    score: str,
+    lower_is_better: bool = False,
+    title: str = "",
+    chance: float | None = None,
+) -> Figure:
+    """Box plot plus every run as a dot, one row per configuration (Locatello et al. 2019)."""
+    data = runs.dropna(subset=[score]).copy()
+    data["config"] = _configs(data).to_numpy()
+    medians = data.groupby("config")[score].median().sort_values(ascending=lower_is_better)
+    order = list(medians.index)
+    sns = seaborn()
+    longest = max((len(c) for c in order), default=10)
+    fig = new_figure(4.5 + 0.075 * longest, 1.4 + 0.45 * max(len(order), 1))
+    ax = fig.subplots()
+    with warnings.catch_warnings():
+        # seaborn 0.13 hands matplotlib 3.11 a deprecated ``vert``: not the user's business
+        warnings.filterwarnings("ignore", message=".*vert: bool was deprecated")
+        sns.boxplot(
+            data=data, x=score, y="config", order=order, color="0.9", showfliers=False, ax=ax
+        )
+    sns.stripplot(
+        data=data, x=score, y="config", order=order, hue="model", size=5, jitter=0.15,
+        legend=False, ax=ax,
+    )  # fmt: skip
+    if chance is not None:
+        ax.axvline(chance, color="0.45", linestyle="--", linewidth=1)
+    ax.set_ylabel("")
+    ax.set_xlabel(score_label(score) + (f"  (dashed: chance {chance:.2g})" if chance else ""))
+    counts = data.groupby("config").size()
+    ax.set_yticks(range(len(order)), [f"{c} (n={counts[c]})" for c in order])
+    ax.set_title(f"{title}: {score_label(score)} over seeds\nbox = quartiles, dots = runs",
+                 fontsize=10)  # fmt: skip
+    return fig
+
+
+def tradeoff(
+    runs: pd.DataFrame, score: str, title: str = "", chance: float | None = None
+) -> Figure | None:
+    """Reconstruction loss vs ``score``, one point per run coloured by model; None if fewer
+    than two runs recorded the loss."""
+    data = runs.dropna(subset=["recon_loss", score])
+    if len(data) < 2:
+        return None
+    sns = seaborn()
+    fig = new_figure(6.2, 4.2)
+    ax = fig.subplots()
+    size = "beta" if "beta" in data and data["beta"].notna().sum() > 1 else None
+    sns.scatterplot(data=data, x="recon_loss", y=score, hue="model", size=size, ax=ax)
+    _chance_line(ax, chance)
+    ax.set_xlabel("reconstruction loss (nats per image, lower is better)")
+    ax.set_ylabel(score_label(score))
+    ax.legend(fontsize=8)
+    ax.set_title(f"{title}: reconstruction vs {score_label(score)}\none point per run",
+                 fontsize=10)  # fmt: skip
+    return fig
+
+
+def dataset_groups(runs: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """``(name prefix, title, runs)`` per dataset (and data variant): one figure set each."""
+    groups = list(runs.groupby(["dataset", "_data"], sort=True))
+    variants = runs.groupby("dataset")["_data"].nunique()
+    out = []
+    for (dataset, _), data in groups:
+        title = dataset
+        if variants[dataset] > 1:
+            title = f"{dataset} ({data['_data_text'].iloc[0]})"
+        prefix = "" if len(groups) == 1 else f"{_slug(title)}-"
+        out.append((prefix, title, data))
+    return out
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def summary_figures(
+    runs: pd.DataFrame, score: str, lower_is_better: bool = False
+) -> tuple[dict[str, Figure], list[str]]:
+    """Every summary figure for ``score``, per dataset; plus why any figure was left out."""
+    figures, skipped = {}, []
+    if runs.empty or score not in runs:
+        return figures, [f"no run has {score}"]
+    for prefix, title, data in dataset_groups(runs):
+        data = data.dropna(subset=[score])
+        if data.empty:
+            skipped.append(f"{title}: no run has {score_label(score)}")
+            continue
+        chance = runs_chance(data, score)
+        if len(data) > 1:
+            figures[f"{prefix}seeds"] = seed_distribution(
+                data, score, lower_is_better, title, chance
+            )
+        else:
+            skipped.append(f"{title}: seed distribution skipped (one run, one point)")
+        param = swept_parameter(data, score)
+        made = None if param is None else score_vs_param(data, score, param, title, chance)
+        if made is None:
+            skipped.append(
+                f"{title}: score vs hyperparameter skipped (no model was run with two values "
+                "of one hyperparameter: each line would be one point)"
+            )
+        else:
+            figures[f"{prefix}{'beta' if param == 'beta' else 'sweep'}"] = made
+        made = tradeoff(data, score, title, chance)
+        if made is None:
+            have = int(data["recon_loss"].notna().sum())
+            skipped.append(
+                f"{title}: trade-off skipped ({have} run(s) recorded a reconstruction loss; "
+                "it needs two)"
+            )
+        else:
+            figures[f"{prefix}tradeoff"] = made
+    return figures, skipped
