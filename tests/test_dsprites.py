@@ -86,9 +86,26 @@ def test_orientation_39_equals_0():
 def test_fidelity_against_real_frames():
     frames, factors = reference_frames(REFERENCE)
     scores = iou(render(factors).numpy(), frames)
-    assert scores.mean() >= 0.9, scores.mean()
+    # Measured (benchmarks/dsprites_fidelity.py): mean 0.978; square 0.9993, ellipse 0.9963,
+    # heart 0.9648. The thresholds sit just under the measurement, so a regression shows.
+    assert scores.mean() >= 0.97, scores.mean()
     for shape in range(3):
-        assert scores[factors[:, 0] == shape].mean() >= 0.85, shape
+        assert scores[factors[:, 0] == shape].mean() >= 0.96, shape
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_whole_grid_renderer_and_per_image_sim_agree(seed):
+    """The cache is built by render_block (separable lookups over whole blocks); sim renders
+    one image at a time (render). Both must give identical pixels; a random block each."""
+    from dbench.datasets.dsprites_render import N_ORIENT, N_POS, SCALES, render_block
+
+    rng = np.random.default_rng(seed)
+    shape, scale_idx = int(rng.integers(3)), int(rng.integers(len(SCALES)))
+    orient = int(rng.integers(N_ORIENT))
+    block = render_block(shape, scale_idx, torch.tensor([orient]))
+    positions = rng.choice(N_POS * N_POS, size=64, replace=False)
+    v = np.array([[shape, scale_idx, orient, i // N_POS, i % N_POS] for i in positions])
+    assert torch.equal(render(v).bool(), block[positions].bool())
 
 
 def test_lit_pixel_counts_match_spec():
