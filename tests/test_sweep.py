@@ -246,7 +246,8 @@ def test_presets_load_and_unknown_ones_list_the_available():
     pca = next(r for r in requests if r.model == "pca")
     assert pca.seeds == [0]
     # command line > the run's settings > the preset's top-level settings
-    assert pca.settings["n_samples"] == 10000 and pca.settings["pca.n_samples"] == 300
+    # (pca.n_samples is this run's own model-scoped key: it competes with n_samples by layer)
+    assert pca.settings["n_samples"] == 300 and "pca.n_samples" not in pca.settings
     assert pca.settings["higgins.num_train"] == 10000
     plans = {p.config.model: p.config for p in expand(requests)}
     assert plans["pca"].model_kwargs == {"n_components": 10, "n_samples": 300}

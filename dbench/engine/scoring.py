@@ -49,6 +49,7 @@ def score_all(
         out.meta[name] = {
             **spec.info(),
             "settings": settings,
+            "resolved_settings": spec.resolved(settings),
             "origin": METRICS.entry(name).origin,
         }
     out.representation = {"requested": rep.requested, "encoded": rep.encoded}

@@ -90,6 +90,13 @@ class MetricSpec:
             settings = {**self.fast, **settings}
         return settings
 
+    def resolved(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Every setting's effective value (defaults filled in, ``fast`` expanded): two runs
+        with equal resolved settings ran the same protocol however they were typed."""
+        defaults = {k: v for k, v in self.defaults().items() if k != "fast"}
+        values = {**defaults, **self.resolve(settings)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
     def __call__(self, sim: Any, rep: Any, rng: Any, **settings: Any) -> dict[str, float]:
         self.check(settings, sim)
         return self.fn(sim, rep, rng, **self.resolve(settings))
