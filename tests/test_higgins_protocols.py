@@ -58,3 +58,29 @@ def test_scaling_lifts_a_tiny_variance_representation_that_defaults_leave_at_cha
 def test_bad_classifier_settings_are_one_line_before_any_work(setting):
     with pytest.raises(UserError):
         METRICS.get("higgins").check(setting)
+
+
+def test_compare_higgins2017_shows_both_factor_protocols(tmp_path, capsys):
+    from dbench.engine.config import RunConfig
+    from dbench.engine.run import run_one
+    from tests.test_trust import cli
+
+    fast = {"num_train": 200, "num_eval": 100, "batch_size": 16}
+    for seed in (0, 1):
+        run_one(
+            RunConfig(
+                model="oracle",
+                metrics=["higgins", "higgins_noshape"],
+                metric_kwargs={"higgins": fast, "higgins_noshape": fast},
+                seed=seed,
+                results_dir=str(tmp_path),
+                data_dir=str(tmp_path / "data"),
+                show_progress=False,
+            )
+        )
+    code, out, err = cli(capsys, "leaderboard", "--compare", "higgins2017", "--results-dir",
+                         str(tmp_path))  # fmt: skip
+    assert code == 0, err
+    (line,) = [row for row in out.splitlines() if row.strip().startswith("ground truth")]
+    assert line.count("100.00 ± 0.00") >= 2 and "(n=2)" in line
+    assert "shape left out" in out and "higgins_noshape: shape left out" in out

@@ -29,7 +29,15 @@ from dbench.engine.store import RunRecord, iter_records
 from dbench.errors import UserError
 from dbench.reporting.identity import model_defaults, protocol_of
 from dbench.reporting.labels import config_label
-from dbench.reporting.runs import BASE, PRIVATE, TAIL, param_column, run_row, runs_frame
+from dbench.reporting.runs import (
+    BASE,
+    PRIVATE,
+    RESERVED,
+    TAIL,
+    param_column,
+    run_row,
+    runs_frame,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -175,7 +183,7 @@ def headline_columns(board: pd.DataFrame) -> list[str]:
 
 def param_columns(runs: pd.DataFrame) -> list[str]:
     """The hyperparameter columns of a runs frame or a board."""
-    fixed = set(BASE + TAIL + PRIVATE + EMPTY_COLUMNS)
+    fixed = set(BASE + TAIL + PRIVATE + EMPTY_COLUMNS) | RESERVED
     return [
         c
         for c in runs.columns
@@ -276,18 +284,31 @@ def _rank(
     return board, rank_by, lower
 
 
-def config_labels(board: pd.DataFrame) -> list[str]:
+def label_split(model: str, params: dict[Any, dict[str, Any]]) -> tuple[dict, dict]:
+    """For one model's rows (``{row: resolved params}``): per row the hyperparameters that set
+    it apart (they vary among the rows, or differ from the model's defaults), and the
+    non-default ones all rows share (said once, when there are several rows)."""
+    names = sorted({k for p in params.values() for k in p})
+    varying = {k for k in names if len({json.dumps(p.get(k)) for p in params.values()}) > 1}
+    defaults = model_defaults(model)
+    shown, shared = {}, {}
+    for i, p in params.items():
+        changed = set() if defaults is None else {
+            k for k in p if k not in defaults or defaults[k] != p[k]
+        }  # fmt: skip
+        shown[i] = {k: p[k] for k in sorted(varying | changed) if k in p}
+        shared = {k: p[k] for k in sorted(changed - varying)}
+    return shown, shared if len(params) > 1 else {}
+
+
+def config_labels(board: pd.DataFrame, compact: bool = False) -> list[str]:
     """``model`` plus the hyperparameters that set a row apart: those that vary among the
-    model's rows in its table, and those that differ from the model's defaults."""
+    model's rows in its table, and those that differ from the model's defaults (``compact``:
+    without the non-default ones all of the model's rows share)."""
     labels = {}
     for (_, model), rows in board.groupby(["_table", "model"], sort=False):
-        params = {i: json.loads(p) for i, p in rows["_params"].items()}
-        names = sorted({k for p in params.values() for k in p})
-        varying = {k for k in names if len({json.dumps(p.get(k)) for p in params.values()}) > 1}
-        defaults = model_defaults(model)
-        for i, p in params.items():
-            changed = set() if defaults is None else {
-                k for k in p if k not in defaults or defaults[k] != p[k]
-            }  # fmt: skip
-            labels[i] = config_label(model, {k: p[k] for k in sorted(varying | changed) if k in p})
+        shown, shared = label_split(model, {i: json.loads(p) for i, p in rows["_params"].items()})
+        for i, params in shown.items():
+            kept = {k: v for k, v in params.items() if not (compact and k in shared)}
+            labels[i] = config_label(model, kept)
     return [labels[i] for i in board.index]

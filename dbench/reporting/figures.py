@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def _configs(runs: pd.DataFrame) -> pd.Series:
     """A label per run naming its configuration (with the budget when budgets differ)."""
     frame = runs.assign(_table="one")
-    labels = frame.assign(_label=config_labels(frame))["_label"]
+    labels = frame.assign(_label=config_labels(frame, compact=True))["_label"]
     if runs["_budget"].nunique() > 1:
         labels = labels + " [" + runs["_budget"].map(budget_text) + "]"
     if runs["_protocol"].nunique() > 1:  # same label, other metric settings: keep them apart
@@ -113,6 +113,10 @@ def score_vs_param(
     _chance_line(ax, chance)
     if (data[param] > 0).all() and data[param].max() / data[param].min() >= 10:
         ax.set_xscale("log")
+    values = sorted(data[param].unique())
+    if len(values) <= 12:  # the values swept, not a log scale's powers of ten
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
     ax.set_xlabel(param_label(name))
     ax.set_ylabel(score_label(score))
     ax.legend(title=None, fontsize=8)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import os
 import warnings
 from datetime import datetime, timezone
@@ -166,7 +167,13 @@ def how_to_read(board: Any, runs: Any) -> str:
 
     rank_by = board.attrs.get("rank_by")
     lower = board.attrs.get("lower_is_better", False)
-    protocols = sorted({protocol_text(p) for p in board["_protocol"]})
+    protocols = sorted(
+        {
+            protocol_text(json.dumps({name: info}))
+            for proto in board["_protocol"]
+            for name, info in json.loads(proto).items()
+        }
+    )
     budgets = sorted({budget_text(b) for b in board["_budget"]})
     esc = html.escape
     ranked = ""
@@ -185,7 +192,7 @@ def how_to_read(board: Any, runs: Any) -> str:
         + ranked
         + " Each metric shows its headline score; ↑ marks scores where higher is better, ↓ "
         "where lower is.</p><p>Metric protocol (settings that differ from each metric's "
-        f"defaults): {esc(' | '.join(protocols))}.<br>Budgets: {esc(', '.join(budgets))} "
+        f"defaults): {esc('; '.join(protocols))}.<br>Budgets: {esc(', '.join(budgets))} "
         "(<i>default</i>: the model does not train or uses its own default). Published numbers "
         "were measured with each paper's own protocol and budgets, so differences from them "
         "are expected when these settings are smaller.</p></div>"

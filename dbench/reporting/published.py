@@ -21,6 +21,18 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 PUBLISHED = {"higgins2017": "higgins2017_table1.csv"}
+#: Other protocols of a published table's metric, shown beside it when runs scored them:
+#: metric name -> (column label, one-line description for the note under the table).
+ALSO = {
+    "higgins": {
+        "higgins_noshape": (
+            "shape left out",
+            "higgins: y drawn from all five dSprites factors (disentanglement_lib's protocol, "
+            "chance 1/5); higgins_noshape: shape left out of y, as Higgins et al. describe "
+            "(chance 1/4)",
+        )
+    }
+}
 
 
 def comparison(runs: pd.DataFrame, meta: dict[str, Any], name: str | os.PathLike):
@@ -34,7 +46,8 @@ def comparison(runs: pd.DataFrame, meta: dict[str, Any], name: str | os.PathLike
 
     metric = published_metric(name)
     scored = metric in meta
-    table = compare_published(aggregate(runs, meta, metric if scored else None), name)
+    others = {m: aggregate(runs, meta, m) for m in ALSO.get(metric, {}) if m in meta}
+    table = compare_published(aggregate(runs, meta, metric if scored else None), name, others)
     table.attrs["scored"] = scored
     wanted = table.attrs["datasets"]
     have = sorted(set(runs["dataset"])) if "dataset" in runs else []
@@ -89,12 +102,18 @@ def published_metric(name: str | os.PathLike) -> str:
     return str(load_published(name)["metric"].iloc[0]).split(".", 1)[0]
 
 
-def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins2017"):
+def compare_published(
+    board: pd.DataFrame,
+    name: str | os.PathLike = "higgins2017",
+    others: dict[str, pd.DataFrame] | None = None,
+):
     """Published vs measured, side by side: one row per (published method, dbench config).
 
     ``board`` is a leaderboard (any filters); a published row matches a configuration when
     the model names agree and every published kwarg equals the run's resolved hyperparameter
     (``betavae`` with ``beta=4``). Percent tables show measured scores in percent too.
+    ``others``: leaderboards ranked on the other protocols of the table's metric (:data:`ALSO`);
+    each matched configuration shows their scores in a column of their own.
     """
     import pandas as pd
 
@@ -129,12 +148,22 @@ def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins201
             )
             continue
         col = pub["metric"]
+        metric, _, score = col.partition(".")
         for _, row in matches.iterrows():
             mean = row[f"{col}.mean"] * scale
             std = row[f"{col}.std"] * scale
+            extra = {}
+            for other, (label, _) in ALSO.get(metric, {}).items():
+                same = _same_config((others or {}).get(other), row, f"{other}.{score}")
+                if same is not None:
+                    key = f"{other}.{score}"
+                    extra[label] = mean_std(
+                        same[f"{key}.mean"] * scale, same[f"{key}.std"] * scale, digits=2
+                    ) + f" (n={int(same[f'{key}.n'])})"
             rows.append(
                 {
                     **base,
+                    **extra,
                     "dbench": row["label"],
                     "budget": budget_text(row["_budget"]),
                     "n": int(row[f"{col}.n"]),
@@ -149,7 +178,23 @@ def compare_published(board: pd.DataFrame, name: str | os.PathLike = "higgins201
     table.attrs["source"] = sorted(set(published["source"]))
     table.attrs["metric"] = sorted(set(published["metric"]))
     table.attrs["datasets"] = sorted(set(published["dataset"]))
+    metric = str(published["metric"].iloc[0]).split(".", 1)[0]
+    also = ALSO.get(metric, {})
+    table.attrs["also"] = [label for label, _ in also.values() if label in table]
+    table.attrs["protocols"] = [text for label, text in also.values() if label in table]
     return table
+
+
+def _same_config(board: Any, row: Any, column: str) -> Any:
+    """The row of ``board`` for the configuration of ``row`` (same dataset, source, model,
+    resolved hyperparameters and budget) with a score in ``column``, or None."""
+    if board is None or board.empty or f"{column}.mean" not in board:
+        return None
+    keys = [k for k in ("dataset", "source", "model", "_params", "_budget") if k in board]
+    mask = board[f"{column}.mean"].notna()
+    for key in keys:
+        mask &= board[key] == row.get(key)
+    return board[mask].iloc[0] if mask.any() else None
 
 
 def _published_label(pub: Any) -> str:
@@ -190,8 +235,11 @@ def _same(a: Any, b: Any) -> bool:
 def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     """Display strings: published and measured as mean ± std (the published std where the
     paper gives one), the measured configuration, its budget, n and the difference."""
-    cols = ["method", "published", "dbench", "budget", "n", "measured", "difference", "note"]
-    shown = table[cols].copy()
+    also = list(table.attrs.get("also", []))
+    cols = ["method", "published", "dbench", "budget", "n", "measured", "difference", *also]
+    shown = table[[*cols, "note"]].copy()
+    for label in also:
+        shown[label] = shown[label].fillna("–")
     shown["difference"] = [("" if math.isnan(d) else f"{d:+.2f}") for d in shown["difference"]]
     shown["n"] = shown["n"].astype(str)
     return shown.rename(
@@ -205,5 +253,7 @@ def comparison_caption(table: pd.DataFrame) -> str:
     datasets = _names(table.attrs.get("datasets", []))
     text = f"published vs measured {metric} (%) on {datasets}, mean ± std over seeds. "
     text += f"Source: {source}"
+    for protocol in table.attrs.get("protocols", []):
+        text += f". Protocols: {protocol}"
     note = table.attrs.get("note")
     return f"{text}. Note: {note}" if note else text

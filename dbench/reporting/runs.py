@@ -194,8 +194,9 @@ def _typed(column: pd.Series) -> pd.Series:
 
     present = [v for v in column if v is not None and not (isinstance(v, float) and v != v)]
     if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-        if all(isinstance(v, int) for v in present):
-            return pd.array([None if v is None or v != v else v for v in column], dtype="Int64")
+        if all(float(v).is_integer() for v in present):  # (pandas made 10 into 10.0)
+            values = [None if v is None or v != v else int(v) for v in column]
+            return pd.Series(pd.array(values, dtype="Int64"), index=column.index)
         return pd.to_numeric(column, errors="coerce").astype("float64")
     return column.astype(object).where(column.notna(), None)
 

@@ -78,4 +78,4 @@ def json_text(frame: pd.DataFrame) -> str:
     if "run_ids" in frame:
         frame["run_ids"] = [[s for s in str(v).split(",") if s] for v in frame["run_ids"]]
     text = frame.to_json(orient="records", double_precision=15, force_ascii=False)
-    return json.dumps(json.loads(text), indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
