@@ -211,6 +211,46 @@ def kl_bars(kl_per_dim: list[float], title: str = "") -> Figure:
     return fig
 
 
+def training_curve(rows: list[dict[str, Any]], title: str = "") -> Figure:
+    """Loss, reconstruction and KL over training steps (the run's ``curve.jsonl``), and the
+    KL of each latent on a second panel when it was logged."""
+    steps = [r["step"] for r in rows]
+    per_dim = [r.get("kl_per_dim") for r in rows]
+    has_dims = all(isinstance(k, list) and k for k in per_dim)
+    fig = new_figure(9 if has_dims else 5, 3.2)
+    axes = fig.subplots(1, 2 if has_dims else 1, squeeze=False)[0]
+    for key, label in (("loss", "loss"), ("recon", "reconstruction"), ("kl", "KL (total)")):
+        values = [r.get(key) for r in rows]
+        if all(isinstance(v, (int, float)) for v in values):
+            axes[0].plot(steps, values, label=label)
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("nats per image")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title(f"{title}: training curve" if title else "training curve", fontsize=10)
+    if has_dims:
+        kl = np.asarray(per_dim, dtype=np.float64)
+        for i in range(kl.shape[1]):
+            axes[1].plot(steps, kl[:, i], label=f"z{i}")
+        axes[1].set_xlabel("step")
+        axes[1].set_ylabel("KL (nats)")
+        axes[1].set_title("KL per latent", fontsize=10)
+        axes[1].legend(fontsize=7, ncol=2)
+    return fig
+
+
+def _curve_rows(record: dict[str, Any], results_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The run's training curve, read only from its own artifact folder."""
+    from dbench.engine.store import artifacts_dir
+    from dbench.models.curves import read_curve
+
+    training = record.get("training") if isinstance(record.get("training"), dict) else {}
+    name = training.get("curve_file")
+    if not isinstance(name, str) or Path(name).name != name or not name:
+        return []
+    path = artifacts_dir(Path(results_dir), record["run_id"]) / name
+    return read_curve(path) if path.is_file() else []
+
+
 def latent_space_2d(model: Any, sim: Any, *, n: int = 1500, seed: int = 0) -> Figure:
     """Mean encodings of ``n`` observations coloured by each factor (Higgins Fig. 6, left)."""
     v = sim.sample_factors(n, np.random.default_rng(seed))
@@ -257,6 +297,11 @@ def run_figures(
     kl = kl if isinstance(kl, list) and kl and all(_finite(k) for k in kl) else None
     title = str(record["config"]["dataset"])
     figures, skipped = {}, []
+    rows = _curve_rows(record, results_dir)
+    if len(rows) >= 2:
+        figures["curve"] = training_curve(rows, title)
+    else:
+        skipped.append("training curve skipped: the run has no curve file with two points")
     if kl is not None:
         figures["kl"] = kl_bars(kl, title)
     else:
