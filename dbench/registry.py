@@ -139,6 +139,8 @@ MODELS = Registry(
         "factorvae": "dbench.models.vae_family:FactorVAE",
         "betatcvae": "dbench.models.vae_family:BetaTCVAE",
         "dipvae": "dbench.models.vae_family:DIPVAE",
+        "infogan": "dbench.models.infogan:InfoGAN",
+        "dcign": "dbench.models.dcign:DCIGN",
     },
 )
 
@@ -152,6 +154,14 @@ DATASETS = Registry(
         "blobs": "dbench.datasets.blobs:Blobs",
         "faces3d": "dbench.datasets.faces3d:Faces3D",
         "shapes3d": "dbench.datasets.shapes3d:Shapes3D",
+        "emnist_letters": "dbench.datasets.emnist:EMNISTLetters",
+        "mpi3d_toy": "dbench.datasets.mpi3d:MPI3DToy",
+        "mpi3d_realistic": "dbench.datasets.mpi3d:MPI3DRealistic",
+        "mpi3d_real": "dbench.datasets.mpi3d:MPI3DReal",
+        "smallnorb": "dbench.datasets.smallnorb:SmallNORB",
+        "cars3d": "dbench.datasets.cars3d:Cars3D",
+        "dsprites_scream": "dbench.datasets.dsprites_scream:ScreamDSprites",
+        "arrays": "dbench.datasets.arrays:ArraysDataset",
     },
 )
 
@@ -173,6 +183,14 @@ METRICS = Registry(
         "sap": "dbench.metrics.sap:sap",
         "modularity": "dbench.metrics.modularity:modularity",
         "unsupervised": "dbench.metrics.unsupervised:unsupervised",
+        "irs": "dbench.metrics.irs:irs",
+        "mig_sup": "dbench.metrics.mig_sup:mig_sup",
+        "dcimig": "dbench.metrics.dcimig:dcimig",
+        "jemmig": "dbench.metrics.jemmig:jemmig",
+        "infomec": "dbench.metrics.infomec:infomec",
+        "dci_es": "dbench.metrics.dci_es:dci_es",
+        "downstream": "dbench.metrics.downstream:downstream",
+        "fairness": "dbench.metrics.fairness:fairness",
     },
     adapt=_metric_spec,
 )

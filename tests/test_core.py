@@ -9,11 +9,11 @@ import textwrap
 import numpy as np
 import pytest
 
+from dbench.atomic import write_json
 from dbench.contracts import Budget, Observations
 from dbench.engine.config import RunConfig
-from dbench.engine.settings import apply, merge, parse_items
 from dbench.engine.representation import Representation
-from dbench.atomic import write_json
+from dbench.engine.settings import apply, merge, parse_items
 from dbench.engine.store import iter_records, read_record
 from dbench.errors import UserError
 from dbench.registry import MODELS, Registry
@@ -157,7 +157,8 @@ def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
 def test_unreadable_records_are_reported_not_fatal(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
-    good = {"run_id": "good", "config": {"model": "pca", "dataset": "blobs", "seed": 0}, "scores": {}}
+    config = {"model": "pca", "dataset": "blobs", "seed": 0}
+    good = {"run_id": "good", "config": config, "scores": {}}
     (runs / "good.json").write_text(json.dumps(good))
     (runs / "bad.json").write_text("{ not json")
     records, skipped = iter_records(tmp_path)

@@ -1,6 +1,6 @@
 """Encoders, decoders and the FactorVAE discriminator of the VAE family.
 
-Two architectures:
+Three architectures:
 
 - ``"burgess"`` — the standard 64x64 conv net of Burgess et al. 2018 ("Understanding
   disentangling in beta-VAE", Appendix A.1): 4 conv layers with 32 channels, 4x4 kernels,
@@ -9,6 +9,10 @@ Two architectures:
   disent's padding-2 variant are other entries of :data:`ARCHS` waiting to be written.)
 - ``"higgins_mlp"`` — Higgins et al. 2017's dSprites MLP: 4096-1200-1200 ReLU encoder,
   1200-1200-1200 tanh decoder (SPEC marks the details unconfirmed).
+- ``"mlp"`` — a plain MLP for any image size: flatten -> hidden layers (ReLU) -> 2 * latent;
+  the decoder mirrors it (latent -> the hidden sizes reversed, ReLU -> pixels). ``hidden``
+  (a tuple of layer widths) defaults to :data:`MLP_HIDDEN` = (512,): one 512-unit layer, as
+  in the common 784-512-latent MNIST VAE.
 
 Weights are initialised with PyTorch's default scheme but from an explicit
 ``torch.Generator``, so a run's seed alone fixes them and no global RNG is touched.
@@ -23,7 +27,9 @@ from torch import nn
 
 from dbench.errors import UserError
 
-ARCHS = ("burgess", "higgins_mlp")
+ARCHS = ("burgess", "higgins_mlp", "mlp")
+#: hidden layer widths of arch ``"mlp"`` when none are given
+MLP_HIDDEN: tuple[int, ...] = (512,)
 
 
 class ConvEncoder(nn.Module):
@@ -115,6 +121,66 @@ class MLPDecoder(nn.Module):
         return self.net(z).view(len(z), *self.obs_shape)
 
 
+class FlexMLPEncoder(nn.Module):
+    """Arch ``"mlp"``: pixels -> ``hidden`` layers (ReLU) -> 2 * latent, any image size."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(obs_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, 2 * latent_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class FlexMLPDecoder(nn.Module):
+    """Mirror of :class:`FlexMLPEncoder`: latent -> reversed ``hidden`` (ReLU) -> pixels."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.obs_shape = tuple(obs_shape)
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for h in reversed(hidden):
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, math.prod(obs_shape)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(len(z), *self.obs_shape)
+
+
+def mlp_hidden(hidden: object) -> tuple[int, ...]:
+    """``hidden`` of arch ``"mlp"`` as a tuple of positive widths: an int, a sequence of ints,
+    or text such as ``"512"`` / ``"512,256"`` (as ``--set hidden=512,256`` may deliver it)."""
+    if hidden is None:
+        return MLP_HIDDEN
+    if isinstance(hidden, str):
+        parts = [p.strip() for p in hidden.replace(";", ",").split(",") if p.strip()]
+        try:
+            hidden = [int(p) for p in parts]
+        except ValueError:
+            hidden = parts
+    items = [hidden] if isinstance(hidden, int) else hidden
+    try:
+        widths = tuple(items)
+    except TypeError:
+        widths = ()
+    if not widths or not all(
+        isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in widths
+    ):
+        raise UserError(
+            f"hidden must be positive layer widths such as 512 or [512, 256]; got {hidden!r}"
+        )
+    return widths
+
+
 class Discriminator(nn.Module):
     """FactorVAE's total-correlation discriminator (Kim & Mnih 2018, Appendix: 6 layers of
     1000 units, LeakyReLU 0.2), giving 2 logits: [from q(z), from the permuted prod_j q(z_j)]."""
@@ -134,10 +200,19 @@ class Discriminator(nn.Module):
 
 
 def build_nets(
-    arch: str, obs_shape: tuple[int, int, int], latent_dim: int
+    arch: str,
+    obs_shape: tuple[int, int, int],
+    latent_dim: int,
+    hidden: object = None,
 ) -> tuple[nn.Module, nn.Module]:
-    """(encoder, decoder) of ``arch`` for observations of ``obs_shape`` (C, H, W)."""
+    """(encoder, decoder) of ``arch`` for observations of ``obs_shape`` (C, H, W).
+
+    ``hidden`` sets the layer widths of arch ``"mlp"`` (see :func:`mlp_hidden`; default
+    :data:`MLP_HIDDEN`); the other architectures have fixed sizes and refuse it.
+    """
     obs_shape = tuple(int(s) for s in obs_shape)
+    if hidden is not None and arch != "mlp":
+        raise UserError(f"hidden sets the layers of arch 'mlp' only; arch is {arch!r}")
     if arch == "burgess":
         _, h, w = obs_shape
         if h % 16 or w % 16:
@@ -145,6 +220,11 @@ def build_nets(
         classes = (ConvEncoder, ConvDecoder)
     elif arch == "higgins_mlp":
         classes = (MLPEncoder, MLPDecoder)
+    elif arch == "mlp":
+        widths = mlp_hidden(hidden)
+        with torch.random.fork_rng(devices=[]):  # as below: the global RNG stays untouched
+            enc = FlexMLPEncoder(obs_shape, latent_dim, widths)
+            return enc, FlexMLPDecoder(obs_shape, latent_dim, widths)
     else:
         raise UserError(f"arch must be one of {', '.join(ARCHS)}; got {arch!r}")
     # nn.Module constructors draw their default init from torch's global RNG; fork it so

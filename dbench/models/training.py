@@ -265,7 +265,8 @@ def fit(
             if done % settings.log_every == 0 or ckpt_due or report_due:
                 n = window_steps
                 sync(done)
-                bar.advance(n, **{k: shown[k] for k in ("loss", "kl", "images_per_s")})
+                fields = ("loss", "kl", "images_per_s")
+                bar.advance(n, **{k: shown[k] for k in fields if k in shown})
                 if ckpt_due:
                     save_checkpoint(done)
                     last_good = done

@@ -1,0 +1,201 @@
+"""DC-IGN (Kulkarni et al. 2015, "Deep Convolutional Inverse Graphics Network"): a VAE
+trained with weak supervision from batches in which one factor varies and all others are
+fixed.
+
+Each training step (the paper's training with one transformation per mini-batch):
+
+1. choose one varying factor k uniformly; draw one factor vector v0 and a batch of M images
+   ``Sim(v, w)`` with ``v = v0`` except factor k, drawn afresh for each image (the nuisance w,
+   if the simulator has one, is drawn once and shared by the batch: all else fixed);
+2. encode; every latent outside factor k's group is *clamped*: in the forward pass it is
+   replaced by its mean over the batch, so the decoder can only explain the batch's variation
+   through the active group;
+3. backward: the active group gets the decoder's gradient; the clamped latents get, instead
+   of the decoder's, the gradient "their difference from the batch mean", which pulls their
+   encodings together (invariance to the varying factor). We scale it by
+   ``invariance_weight / M``: it is then the gradient of ``invariance_weight * 0.5 *
+   mean_b ||h_b - mean(h)||^2`` over the clamped units, on the same per-image footing as the
+   batch-averaged ELBO. Clamping applies to both the mean and the log variance of q(z|x).
+
+One latent group per varying factor (factors with a single value, such as dSprites' colour,
+get none), ``latents_per_factor`` latents each (the paper: one per extrinsic factor), in the
+simulator's factor order; the record's ``factor_groups`` maps factor names to latent indices.
+The loss is the VAE's ``recon + beta * KL`` (``beta = 1``: the paper's plain SGVB objective)
+and the nets are the VAE family's (``arch``, :mod:`dbench.models.nets`); ``encode`` is the mean
+of q(z|x), unclamped.
+
+Simulators it needs: any that renders ``Sim(v, w)`` for factor values chosen by the caller,
+which every dbench simulator does: the finite factor grids (dsprites, shapes3d, faces3d,
+blobs, ..., with or without a nuisance) and any simulator without a nuisance, whose images
+the factors fix. Labelled data (``labelled = True``, as ``emnist_letters`` declares, or a
+nuisance without a factor grid, as ``arrays``: the factors label recorded images, so fixing
+them does not fix what they do not name) cannot make such batches and is refused in one line,
+as is a dataset without a factor that varies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dbench.checks import check_number, check_positive_int
+from dbench.contracts import Budget, FiniteGrid, Simulator
+from dbench.errors import UserError
+from dbench.models import objectives as obj
+from dbench.models.training import Step
+from dbench.models.vae import VAE
+
+#: sized for about 5 minutes of training on dSprites on a 2-core CPU: a step measured
+#: 1.0-1.3x a beta-VAE step (its batch comes through ``sim``), whose 5,000-step default
+#: trains in about 11 minutes there (0.13 s/step)
+DEFAULT_BUDGET = Budget(steps=1800, batch_size=64)
+
+
+class ClampToMean(torch.autograd.Function):
+    """Forward: inactive columns of ``h`` (n, D) replaced by their batch mean. Backward: active
+    columns pass the incoming gradient; inactive ones get ``weight * (h - mean(h)) / n``."""
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, active: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.save_for_backward(h, active)
+        ctx.weight = weight
+        return torch.where(active, h, h.mean(0, keepdim=True).expand_as(h))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        h, active = ctx.saved_tensors
+        pull = ctx.weight * (h - h.mean(0, keepdim=True)) / h.shape[0]
+        return torch.where(active, grad, pull.to(grad.dtype)), None, None
+
+
+def clamp_to_mean(h: torch.Tensor, active: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+    """:class:`ClampToMean` of ``h`` (n, D) with ``active`` a (D,) bool mask."""
+    return ClampToMean.apply(h, active.reshape(1, -1), float(weight))
+
+
+def factor_groups(sim: Simulator, latents_per_factor: int) -> dict[str, list[int]]:
+    """Latent indices of each varying factor, in factor order; refuses unsuitable simulators:
+    labelled data (a ``labelled = True`` attribute, or a nuisance without a factor grid: the
+    nuisance then picks a recorded image) and data without a varying factor."""
+    name = getattr(sim, "name", type(sim).__name__)
+    nuisance = getattr(sim, "has_nuisance", None)
+    if nuisance is None:
+        nuisance = sim.sample_nuisance(1, np.random.default_rng(0)) is not None
+    if getattr(sim, "labelled", False) or (nuisance and not isinstance(sim, FiniteGrid)):
+        raise UserError(
+            f"dcign needs a simulator that renders images for chosen factor values (a factor "
+            f"grid such as dsprites, shapes3d, faces3d, blobs); {name!r} is labelled data, "
+            "whose factors only label recorded images"
+        )
+    sizes = zip(sim.factor_names, sim.factor_sizes, strict=True)
+    varying = [f for f, size in sizes if int(size) > 1]
+    if not varying:
+        raise UserError(f"dcign needs a factor with more than one value; {name!r} has none")
+    p = latents_per_factor
+    return {f: list(range(i * p, (i + 1) * p)) for i, f in enumerate(varying)}
+
+
+class DCIGN(VAE):
+    """DC-IGN (Kulkarni et al. 2015): see the module docstring. Kwargs: ``latents_per_factor``
+    (latents in each factor's group), ``beta`` (KL weight), ``invariance_weight`` (scale of the
+    clamped latents' gradient) and the VAE's ``arch``, ``decoder``, ``lr``, ``compile``."""
+
+    default_budget = DEFAULT_BUDGET
+    presets = {"default": DEFAULT_BUDGET}
+
+    def __init__(
+        self,
+        latents_per_factor: int = 1,
+        beta: float = 1.0,
+        invariance_weight: float = 1.0,
+        arch: str = "burgess",
+        decoder: str = "auto",
+        lr: float = 5e-4,
+        compile: bool | str = "auto",
+    ):
+        self.latents_per_factor = check_positive_int("latents_per_factor", latents_per_factor)
+        self.beta = check_number("beta", beta)
+        self.invariance_weight = check_number("invariance_weight", invariance_weight)
+        # latent_dim follows from the dataset (one group per varying factor), set in setup
+        self._common(1, arch, decoder, lr, compile)
+
+    def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:
+        self.factor_groups_ = factor_groups(sim, self.latents_per_factor)
+        names = list(sim.factor_names)
+        self._factor_index = [names.index(f) for f in self.factor_groups_]
+        self.latent_dim = self.latents_per_factor * len(self.factor_groups_)
+        self._sim = sim
+        super().setup(sim, device, gen)
+
+    def batch(self, step: Step) -> tuple[torch.Tensor, int]:
+        """A batch in which only one factor varies, and that factor's group number. All draws
+        come from ``step.gen`` (checkpointed), so resumed runs see the same batches."""
+        gen = step.gen
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device).item())
+        rng = np.random.default_rng(seed)
+        group = int(rng.integers(len(self._factor_index)))
+        k = self._factor_index[group]
+        m = step.batch_size
+        v = np.repeat(self._sim.sample_factors(1, rng), m, axis=0)
+        v[:, k] = self._sim.sample_factors(m, rng)[:, k]
+        w = self._sim.sample_nuisance(1, rng)
+        if w is not None:
+            w = np.repeat(np.asarray(w), m, axis=0)
+        x = torch.as_tensor(self._sim.sim(v, w)).to(self.device_).float()
+        fmt = torch.channels_last if x.dim() == 4 else torch.contiguous_format
+        return x.contiguous(memory_format=fmt), group
+
+    def active_mask(self, group: int, device: Any) -> torch.Tensor:
+        mask = torch.zeros(self.latent_dim, dtype=torch.bool, device=device)
+        mask[list(self.factor_groups_.values())[group]] = True
+        return mask
+
+    def train_step(self, step: Step) -> dict[str, torch.Tensor]:
+        self.encoder_.train(), self.decoder_.train()
+        x, group = self.batch(step)
+        active = self.active_mask(group, x.device)
+        d = self.latent_dim
+        with step.autocast():
+            h = self._enc(x).float()
+        mu = clamp_to_mean(h[:, :d], active, self.invariance_weight)
+        logvar = clamp_to_mean(h[:, d:], active, self.invariance_weight)
+        z = obj.reparameterise(mu, logvar, step.gen)
+        with step.autocast():
+            out = self._dec(z)
+        recon = obj.reconstruction(out, x, self.decoder_kind_).mean()
+        kl_each = obj.kl_per_dim(mu, logvar)
+        kl = kl_each.sum(1).mean()
+        loss = recon + self.beta * kl
+        step.optimise(loss, self._optimizers["vae"])
+        logs = {
+            "loss": loss,
+            "recon": recon,
+            "kl": kl,
+            "kl_per_dim": kl_each.mean(0),
+            "spread_clamped": h[:, :d][:, ~active].var(0).sum() if (~active).any() else kl * 0,
+        }
+        return {k: v.detach() for k, v in logs.items()}
+
+    def _extra_info(self) -> dict[str, Any]:
+        return {
+            "latent_dim": self.latent_dim,
+            "factor_groups": self.factor_groups_,
+            "latents_per_factor": self.latents_per_factor,
+            "invariance_weight": self.invariance_weight,
+        }
+
+    def load(self, path: Path) -> DCIGN:
+        """The latent size comes from the saved record of factor groups; the VAE's loader
+        then rebuilds the nets (and reports any problem with the file in one line)."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            groups = state["fit_info"]["factor_groups"]
+            self.factor_groups_ = {str(k): [int(i) for i in v] for k, v in groups.items()}
+            self.latent_dim = sum(len(v) for v in self.factor_groups_.values())
+        except Exception:  # noqa: BLE001 - VAE.load reads the file again and says what is wrong
+            pass
+        super().load(path)
+        return self
