@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/metric_bounds.py                 # default settings, 3 seeds
     .venv/bin/python benchmarks/metric_bounds.py --fast          # the fast presets
     .venv/bin/python benchmarks/metric_bounds.py --metrics mig,sap --seeds 5
+    .venv/bin/python benchmarks/metric_bounds.py --metrics irs,mig_sup,dcimig,jemmig,infomec
 
 No images are needed: the representations are functions of the factors on dSprites' grid
 (3 x 6 x 40 x 32 x 32), so this measures each metric's own range, not a model:
@@ -32,6 +33,7 @@ from dbench.registry import METRICS
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 BUILTIN += ["unsupervised"]
+BUILTIN += ["irs", "mig_sup", "dcimig", "jemmig", "infomec", "dci_es", "downstream", "fairness"]
 
 
 class DSpritesGrid(GridSimulator):

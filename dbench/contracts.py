@@ -155,6 +155,21 @@ def encodes_by_index(sim: Any) -> bool:
 
 
 @runtime_checkable
+class SharesFactors(Protocol):
+    """A dataset that is not a full factor grid but can draw observations sharing a value.
+
+    ``sample_sharing(factor, values, rng)`` returns factor vectors (n, K), row i drawn among
+    the observations whose factor ``factor[i]`` equals ``values[i]``. Metrics that hold one
+    factor fixed (the Higgins and FactorVAE scores) use it instead of overwriting a column,
+    which on a grid is exact but on labelled data may name a combination that does not exist.
+    """
+
+    def sample_sharing(
+        self, factor: np.ndarray, values: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray: ...
+
+
+@runtime_checkable
 class Preparable(Protocol):
     """A dataset with a cache it builds once and reports on (``dbench data prepare | info``).
 

@@ -49,7 +49,9 @@ def tiny() -> TinyShapes:
 
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_dataset_contract(name):
-    assert_passed(run_checks("dataset", name))
+    results = assert_passed(run_checks("dataset", name))
+    if results[0].skipped:  # file-backed datasets without a stand-in: loaders are tested on
+        pytest.skip(results[0].message)  # small files in tests/test_datasets_new.py
 
 
 @pytest.mark.parametrize("name", MODELS.names())

@@ -475,7 +475,9 @@ def test_score_cli_errors_are_one_line(tmp_path, monkeypatch):
 
     def fake_rescore(results_dir, run, metrics, metric_kwargs, **_):
         given.append(metric_kwargs)
-        return {"run_id": run, "scores": {m: {} for m in metrics}, "path": "record.json"}
+        outcome = {m: "added" for m in metrics}
+        scores = {m: {} for m in metrics}
+        return {"run_id": run, "scores": scores, "path": "record.json", "outcome": outcome}
 
     with monkeypatch.context() as mp:
         mp.setattr("dbench.engine.rescore.rescore", fake_rescore)

@@ -208,3 +208,70 @@ def iter_h5_rows(dataset: Any, rows_per_chunk: int) -> Iterator[np.ndarray]:
         m = min(rows_per_chunk, n - start)
         dataset.read_direct(buf, np.s_[start : start + m], np.s_[0:m])
         yield buf[:m]
+
+
+# -- shared by the file-only loaders (MPI3D, SmallNORB, Cars3D, arrays) ------------------------
+
+
+class MissingData(UserError):
+    """A dataset that has no stand-in is missing its files: one line naming the expected
+    files and where to put them (``dbench run`` prints it and exits with code 2)."""
+
+
+_SHA256_SEEN: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file_once(path: str | os.PathLike) -> str:
+    """:func:`sha256_file`, remembered per process for an unchanged file (path, size, mtime):
+    multi-GB files are hashed once per process, not once per dataset instance."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA256_SEEN:
+        _SHA256_SEEN[key] = sha256_file(path)
+    return _SHA256_SEEN[key]
+
+
+def npz_memmap(path: str | os.PathLike, key: str) -> np.ndarray | None:
+    """Array ``key`` of an ``.npz`` archive memory-mapped in place (read-only) when its zip
+    member is stored uncompressed (``np.savez``); None when it is deflated
+    (``np.savez_compressed``), which cannot be mapped. A truncated member is a UserError."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(f"{key}.npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                return None
+        with open(path, "rb") as fh:
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            if len(local) < 30 or local[:4] != b"PK\x03\x04":
+                raise ValueError("bad local header")
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+            start += int.from_bytes(local[28:30], "little")
+            fh.seek(start)
+            shape, dtype, offset = _npy_header(fh)  # offset: where the data starts, in the file
+    except KeyError:
+        raise UserError(f"{path}: no array {key!r} in this .npz file") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    if dtype.hasobject:
+        raise UserError(f"{path}: array {key!r} holds Python objects; refusing it")
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset + nbytes > path.stat().st_size:
+        raise UserError(f"{path}: array {key!r} is truncated (the file ends before its data)")
+    if nbytes == 0:
+        return np.empty(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def resize_lanczos(images: np.ndarray, size: int = 64) -> np.ndarray:
+    """uint8 images (n, H, W) or (n, H, W, 3) resized to ``size`` x ``size`` with PIL's
+    Lanczos filter (``Image.ANTIALIAS``, as disentanglement_lib resizes SmallNORB and Cars3D)."""
+    from PIL import Image
+
+    out = np.empty((len(images), size, size, *images.shape[3:]), dtype=np.uint8)
+    for i, image in enumerate(images):
+        out[i] = np.asarray(
+            Image.fromarray(np.ascontiguousarray(image)).resize((size, size), Image.LANCZOS)
+        )
+    return out

@@ -30,6 +30,15 @@ PREDICTORS = ("logreg", "gbt")
 
 @contextmanager
 def single_threaded() -> Iterator[None]:
+    """BLAS and OpenMP pools limited to one thread while the block runs.
+
+    ``threadpoolctl`` limits only libraries already loaded, so the ones scikit-learn and
+    SciPy's optimisers bring (SciPy ships its own OpenBLAS) are imported first.
+    """
+    import scipy.optimize  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.feature_selection  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.contracts import Simulator
+from dbench.contracts import SharesFactors, Simulator
 from dbench.engine.representation import Representation
 
 # Observations per ``rep`` call: bounds the memory of wide representations (raw pixels).
@@ -53,7 +53,12 @@ def fixed_factor_batch_stats(
         k = np.asarray(factor[start : start + chunk_points])
         v = sim.sample_factors(len(k) * batch_size, rng).reshape(len(k), batch_size, -1)
         # The held value is the one the batch's first observation happened to draw.
-        v[np.arange(len(k)), :, k] = v[np.arange(len(k)), :1, k]
+        held = v[np.arange(len(k)), 0, k]
+        if isinstance(sim, SharesFactors):  # labelled data: draw rows that share the value
+            flat = sim.sample_sharing(np.repeat(k, batch_size), np.repeat(held, batch_size), rng)
+            v = flat.reshape(len(k), batch_size, -1)
+        else:
+            v[np.arange(len(k)), :, k] = held[:, None]
         z = rep(v.reshape(len(k) * batch_size, -1), rng)
         out.append(stat(z.reshape(len(k), batch_size, -1)))
     return np.concatenate(out)

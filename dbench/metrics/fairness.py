@@ -38,7 +38,7 @@ from dbench.contracts import Simulator
 from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.metrics._probes import PREDICTORS, fit_classifier, single_threaded
-from dbench.metrics._sampling import sample_codes
+from dbench.metrics._sampling import CHUNK, sample_codes
 from dbench.metrics.spec import metric
 
 FAST = {"num_train": 500, "num_test_per_value": 50, "n_estimators": 10}
@@ -84,20 +84,20 @@ def fairness_from_codes(
         z_test = encode(v_test)
         accuracy = [float(np.mean(m.predict(z_test) == v_test[:, i])) for i, m in enumerate(models)]
         unfair = []
+        # Values of the sensitive factor per encode call: at most CHUNK codes held at once.
+        per_call = max(1, CHUNK // max(len(v_test), 1))
         for sensitive in range(k):
-            # predictions[i][c]: target i's predictions with the sensitive factor set to c.
-            # One value at a time, so only n codes are held (raw pixels are wide).
-            predictions: list[list[np.ndarray]] = [[] for _ in range(k)]
-            for value in range(factor_sizes[sensitive]):
-                v = v_test.copy()
-                v[:, sensitive] = value
-                z = encode(v)
-                for target in range(k):
-                    if target != sensitive:
-                        predictions[target].append(models[target].predict(z))
-            for target in range(k):
-                if target != sensitive:
-                    unfair.append(demographic_parity(np.stack(predictions[target]))[0])
+            targets = [t for t in range(k) if t != sensitive]
+            predictions = {t: [] for t in targets}  # target -> (values, n) predictions
+            for start in range(0, factor_sizes[sensitive], per_call):
+                values = np.arange(start, min(start + per_call, factor_sizes[sensitive]))
+                v = np.repeat(v_test[None], len(values), axis=0)  # (values, n, K)
+                v[:, :, sensitive] = values[:, None]
+                z = encode(v.reshape(-1, k))
+                for t in targets:
+                    predictions[t].append(models[t].predict(z).reshape(len(values), -1))
+            for t in targets:
+                unfair.append(demographic_parity(np.concatenate(predictions[t]))[0])
     return {
         "unfairness": float(np.mean(unfair)),
         "unfairness_max": float(np.max(unfair)),

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from dbench.contracts import Simulator
+from dbench.contracts import SharesFactors, Simulator
 from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.metrics.spec import metric
@@ -48,9 +48,12 @@ def _z_diffs(
         y_chunk = y[start : start + _CHUNK_POINTS]
         fixed = np.repeat(y_chunk, batch_size)
         v1 = sim.sample_factors(len(fixed), rng)
-        v2 = sim.sample_factors(len(fixed), rng)
         rows = np.arange(len(fixed))
-        v2[rows, fixed] = v1[rows, fixed]
+        if isinstance(sim, SharesFactors):  # labelled data: draw rows that share the value
+            v2 = sim.sample_sharing(fixed, v1[rows, fixed], rng)
+        else:
+            v2 = sim.sample_factors(len(fixed), rng)
+            v2[rows, fixed] = v1[rows, fixed]
         z1, z2 = rep(v1, rng), rep(v2, rng)
         d = np.abs(z1 - z2).reshape(len(y_chunk), batch_size, -1).mean(axis=1)
         diffs.append(d)
