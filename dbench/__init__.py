@@ -22,6 +22,7 @@ _API = {
     "UserError": "dbench.errors:UserError",
     "run_one": "dbench.engine.run:run_one",
     "evaluate": "dbench.engine.evaluate:evaluate",
+    "udr": "dbench.engine.udr:udr",
     "load_runs": "dbench.reporting.runs:load_runs",
     "leaderboard": "dbench.reporting.aggregate:leaderboard",
     "get_dataset": "dbench.api:get_dataset",

@@ -1,6 +1,6 @@
 """The ``dbench`` command line: one typer app, and every command registered here, one way.
 
-One module per command group (run, score, evaluate, sweep, check, components for ``models`` /
+One module per command group (run, score, evaluate, udr, sweep, check, components for ``models`` /
 ``datasets`` / ``metrics``, results for ``leaderboard`` / ``show`` / ``report``, data for
 ``data prepare | info | show``). Their top level imports only typer, the standard library,
 :mod:`dbench.cli.options` and :mod:`dbench.errors`, so ``dbench --help`` answers fast; each
@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from dbench.cli import check, components, data, evaluate, results, run, score, sweep
+from dbench.cli import check, components, data, evaluate, results, run, score, sweep, udr
 from dbench.cli.options import OUTPUT_ALIASES
 from dbench.errors import UserError
 
@@ -34,6 +34,7 @@ COMMANDS = (
     (app, "run", run.run),
     (app, "score", score.score),
     (app, "evaluate", evaluate.evaluate),
+    (app, "udr", udr.udr),
     (app, "sweep", sweep.sweep),
     (app, "models", components.models),
     (app, "datasets", components.datasets),

@@ -1,0 +1,123 @@
+"""Unsupervised Disentanglement Ranking (Duan et al., ICLR 2020), across the seeds of one
+configuration: a model is disentangled when other seeds of it learn the same latents.
+
+For every pair of models (i, j) both encode one shared sample of observations. ``R`` is the
+matrix of absolute Spearman correlations between the latents of i (rows a) and j (columns b);
+latents whose KL from the prior is at most ``kl_threshold`` nats are inactive (Duan et al.'s
+pruning; models that record no KL per latent keep every latent active). Eq. 3 of the paper:
+
+    UDR_ij = 1 / (d_a + d_b) * [ sum_b  r_b^2 / sum_a R(a, b) * I_KL(b)
+                               + sum_a  r_a^2 / sum_b R(a, b) * I_KL(a) ]
+
+with ``r_a = max_b R(a, b)``, ``r_b = max_a R(a, b)`` and ``d_a``, ``d_b`` the numbers of
+active latents. A model's UDR is the median of UDR_ij over the other models j. It is written
+into each record as the score ``udr`` of the metric ``udr`` (its own protocol: version,
+sample size, threshold, and the runs it was computed against).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dbench.engine.representation import Representation
+from dbench.engine.saved import load_dataset, load_model
+from dbench.engine.store import RunRecord, find_record, iter_records, write_record
+from dbench.errors import UserError
+
+VERSION = "1"
+
+
+def udr_pair(z_i: np.ndarray, z_j: np.ndarray, active_i: np.ndarray, active_j: np.ndarray):
+    """UDR_ij of two (n, D) representations of the same observations (Eq. 3 above)."""
+    from scipy.stats import spearmanr
+
+    a, b = z_i[:, active_i], z_j[:, active_j]
+    if a.shape[1] == 0 or b.shape[1] == 0:
+        return 0.0
+    rho = spearmanr(np.hstack([a, b])).statistic
+    rho = np.atleast_2d(rho)
+    r = np.abs(np.nan_to_num(rho[: a.shape[1], a.shape[1] :]))  # (d_a, d_b)
+    col = (r.max(axis=0) ** 2 / np.maximum(r.sum(axis=0), 1e-12)).sum()
+    row = (r.max(axis=1) ** 2 / np.maximum(r.sum(axis=1), 1e-12)).sum()
+    return float((col + row) / (a.shape[1] + b.shape[1]))
+
+
+def _configuration(record: RunRecord) -> Any:
+    """What the runs of one configuration share: everything in the identity but the seed."""
+    identity = dict(record.get("identity") or {})
+    identity.pop("seed", None)
+    identity.pop("metrics", None)
+    identity.pop("metric_kwargs", None)
+    return identity
+
+
+def udr(
+    results_dir: str | Path,
+    runs: list[str],
+    *,
+    num_samples: int = 10_000,
+    kl_threshold: float = 0.01,
+    seed: int = 0,
+    data_dir: str | None = None,
+) -> dict[str, float]:
+    """UDR of each run of one configuration; writes it into every record, returns {run: udr}.
+
+    ``runs``: two or more run ids of one configuration, or one run id to take every seed of
+    its configuration found under ``results_dir``.
+    """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 10:
+        raise UserError(f"udr: num_samples must be an integer >= 10; got {num_samples!r}")
+    results_dir = Path(results_dir)
+    records = [find_record(results_dir, r) for r in runs]
+    if len(records) == 1:
+        wanted = _configuration(records[0])
+        found, _ = iter_records(results_dir)
+        records = [r for r in found if _configuration(r) == wanted]
+    if len(records) < 2:
+        raise UserError("udr needs two or more runs (seeds) of one configuration")
+    wanted = _configuration(records[0])
+    for record in records[1:]:
+        if _configuration(record) != wanted:
+            raise UserError(
+                f"udr compares seeds of one configuration; {record['run_id']} differs from "
+                f"{records[0]['run_id']} in more than its seed"
+            )
+    sim = load_dataset(records[0], data_dir)
+    v = sim.sample_factors(num_samples, np.random.default_rng(seed))
+    codes, active = [], []
+    for record in records:
+        z = Representation(sim, load_model(results_dir, record).encode)(
+            v, np.random.default_rng(seed)
+        )
+        kl = (record.get("training") or {}).get("kl_per_dim")
+        if isinstance(kl, list) and len(kl) == z.shape[1]:
+            active.append(np.asarray(kl, dtype=np.float64) > kl_threshold)
+        else:
+            active.append(np.ones(z.shape[1], dtype=bool))
+        codes.append(z)
+    scores = {}
+    for i, record in enumerate(records):
+        pairs = [udr_pair(codes[i], codes[j], active[i], active[j]) for j in range(len(records))
+                 if j != i]  # fmt: skip
+        scores[record["run_id"]] = float(np.median(pairs))
+    peers = [r["run_id"] for r in records]
+    for record in records:
+        updated = {k: v for k, v in record.items() if k != "path"}
+        updated["scores"] = {**record["scores"], "udr": {"udr": scores[record["run_id"]]}}
+        settings = {"num_samples": num_samples, "kl_threshold": kl_threshold, "seed": seed}
+        updated["metrics"] = {
+            **record.get("metrics", {}),
+            "udr": {
+                "version": VERSION,
+                "primary": "udr",
+                "lower_is_better": [],
+                "settings": {**settings, "peers": len(peers)},
+                "peers": peers,
+                "origin": "dbench (built-in)",
+            },
+        }
+        write_record(results_dir, updated)
+    return scores
