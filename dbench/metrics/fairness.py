@@ -24,8 +24,8 @@ about 0; what raises ``U`` is a code that mixes y with s. A code of pure noise i
 predictions change haphazardly whenever s changes the observation, and 100 points per value
 show that as a finite-sample distance. The classifier is gradient-boosted trees (default
 ``predictor="gbt"``, as the paper) or the cross-validated logistic regression (``"logreg"``);
-see ``_probes``. Boosting 5 classifiers on 1,000 points with up to 40 classes takes tens of
-seconds, so the metric is not in the default suite (``cheap=False``).
+see ``_probes``. Boosting 5 classifiers on 1,000 points with up to 40 classes takes about
+30 s for a 10-dimensional code, so the metric is not in the default suite (``cheap=False``).
 """
 
 from __future__ import annotations
