@@ -75,7 +75,7 @@ def test_same_config_and_seed_give_identical_scores(tmp_path, dsprites_data):
         (["--model", "pca", "--metrics", "higins"], "unknown metric 'higins'"),
         (["--model", "pca", "--set", "n_components=-2"], "n_components must be a positive"),
         (["--model", "pca", "--set", "n_components=ten"], "n_components must be a positive"),
-        (["--model", "pca", "--set", "colour=3"], "bad arguments for model 'pca'"),
+        (["--model", "pca", "--set", "colour=3"], "model 'pca' has no setting 'colour'"),
         (["--model", "pca", "--set", "higgins.num_train=0"], "num_train must be positive"),
         (["--model", "pca", "--set", "dataset.source=file"], "dsprites"),
     ],

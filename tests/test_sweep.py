@@ -224,7 +224,7 @@ def test_grid_expands_to_the_cartesian_product_with_scoped_keys(plugin_dir, tmp_
     "request_kw, message",
     [
         ({"model": "nosuchmodel"}, "unknown model"),
-        ({"model": "oracle", "grid": {"bogus": [1]}}, "bad arguments for model 'oracle'"),
+        ({"model": "oracle", "grid": {"bogus": [1]}}, "model 'oracle' has no setting 'bogus'"),
         ({"model": "oracle", "grid": {"higgins.bogus": [1]}}, "higgins: unknown setting 'bogus'"),
         ({"model": "oracle", "grid": {"higgins.num_eval": [-1]}}, "num_eval must be positive"),
         ({"model": "oracle", "grid": {"nope.x": [1]}}, "unknown scope"),
@@ -423,7 +423,7 @@ def _dbench(args: list[str], env: dict, timeout: float = 180) -> subprocess.Comp
     "args, message",
     [
         (["--model", "nosuch"], "unknown model 'nosuch'"),
-        (["--model", "oracle", "--grid", "bogus=1,2"], "bad arguments for model 'oracle'"),
+        (["--model", "oracle", "--grid", "bogus=1,2"], "model 'oracle' has no setting 'bogus'"),
         (["--model", "oracle", "--seeds", "0-x"], "bad seeds '0-x'"),
         (["--preset", "nosuch"], "unknown preset 'nosuch' (available: "),
         (["--model", "oracle", "--address", "127.0.0.1:1"], "cannot reach a Ray cluster"),

@@ -8,6 +8,7 @@ import torch
 
 from dbench.contracts import Budget, FitContext
 from dbench.errors import UserError
+from dbench.models.curves import CURVE_FILE
 from dbench.models.training import CHECKPOINT, LoopSettings, TrainingDiverged
 from dbench.models.vae_family import BetaVAE, FactorVAE
 from tests._toy import ToyGrey, ToySquares
@@ -63,7 +64,8 @@ def test_resume_after_crash_is_bit_identical(tmp_path, cls):
 
 def test_checkpoints_are_atomic_and_final(tmp_path):
     _model().fit(ToySquares(), np.random.default_rng(0), _ctx(steps=6, workdir=tmp_path))
-    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT]  # no temp file left behind
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted([CHECKPOINT, CURVE_FILE])  # no temp file left behind
     state = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert state["step"] == 6 and {"modules", "optimizers", "gen", "np_rng"} <= state.keys()
 

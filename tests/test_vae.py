@@ -172,7 +172,7 @@ def test_dip_regulariser_penalises_covariance_away_from_identity():
         ("annealedvae", {"c_max": float("nan")}, "c_max"),
         ("dipvae", {"kind": "iii"}, "kind"),
         ("factorvae", {"disc_lr": -1.0}, "disc_lr"),
-        ("betavae", {"gamma": 3}, "unexpected keyword"),
+        ("betavae", {"gamma": 3}, "has no setting 'gamma'"),
     ],
 )
 def test_bad_hyperparameters_fail_with_one_line(name, kwargs, message):

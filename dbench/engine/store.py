@@ -52,7 +52,7 @@ def ensure_writable(results_dir: Path) -> None:
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     if not probe.is_dir():
-        raise UserError(f"results directory {results_dir} is not usable: {probe} is not a folder")
+        raise UserError(f"results directory {results_dir} is not writable: {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"results directory {results_dir} is not writable ({probe})")
 
