@@ -311,6 +311,7 @@ def test_a_full_disk_leaves_the_previous_state_intact_and_no_debris(run, monkeyp
         (["--set", 'higgins.exclude_factors=["nope"]'], "unknown factors to exclude"),
         (["--set", "dci.importance=forest", "--metrics", "dci"], "importance must be one of"),
         (["--set", "higgins_noshape.bogus=1", "--metrics", "higgins_noshape"], "bogus"),
+        (["--set", "higgins_noshape.num_train=0", "--metrics", "higgins_noshape"], "positive"),
     ],
 )
 def test_run_mistakes_are_one_line_and_leave_nothing(capsys, tmp_path, extra, needle):
