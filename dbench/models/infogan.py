@@ -41,13 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dbench.atomic import atomic_path
 from dbench.checks import check_number, check_positive_int
 from dbench.contracts import Budget, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models.base import BaseModel
 from dbench.models.infogan_nets import Critic, Generator
 from dbench.models.nets import init_weights
+from dbench.models.state import load_torch, save_torch
 from dbench.models.training import LoopSettings, Step, fit
 
 #: sized for about 5 minutes of training on dSprites on a 2-core CPU: one step (a generator
@@ -271,20 +271,11 @@ class InfoGAN(BaseModel):
             "modules": {k: m.state_dict() for k, m in self.state_modules().items()},
             "fit_info": getattr(self, "fit_info_", {}),
         }
-        try:
-            with atomic_path(path) as tmp:
-                torch.save(state, tmp)
-        except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
-            raise UserError(f"cannot write model state {path}: {exc}") from None
+        save_torch(path, state)
 
     def load(self, path: Path) -> InfoGAN:
         """Rebuild the nets from this model's kwargs and the saved observation shape."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # missing, truncated or not ours: one clear line
-            raise UserError(f"cannot load model state from {path}: {exc}") from None
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise UserError(f"cannot load model state from {path}: not a {_FORMAT} file")
+        state = load_torch(path, _FORMAT, "cannot load model state from")
         self.obs_shape_ = tuple(state["obs_shape"])
         self._build("cpu", None)
         try:

@@ -123,3 +123,29 @@ def load_state(path: Path, estimators: dict[str, Callable[[], Any]]) -> dict[str
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot load model state from {path}: malformed ({exc})") from None
     return state
+
+
+def save_torch(path: Path, state: dict[str, Any], what: str = "model state") -> None:
+    """``torch.save`` through the one atomic writer: a full disk (which torch reports as a
+    RuntimeError) is one line and leaves the previous file intact."""
+    import torch
+
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except (OSError, RuntimeError) as exc:
+        raise UserError(f"cannot write {what} {path}: {exc}") from None
+
+
+def load_torch(path: Path, fmt: str | None, prefix: str) -> dict[str, Any]:
+    """A dict saved by :func:`save_torch`, loaded with ``weights_only=True`` (no code runs);
+    ``fmt``: the ``format`` it must declare. Any problem is one line starting ``prefix``."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # missing, truncated or not ours: one clear line
+        raise UserError(f"{prefix} {path}: {exc}") from None
+    if fmt is not None and (not isinstance(state, dict) or state.get("format") != fmt):
+        raise UserError(f"{prefix} {path}: not a {fmt} file")
+    return state

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from dbench.atomic import atomic_path
 from dbench.contracts import Budget, CompactStorable, FitContext, Simulator
 from dbench.errors import UserError
 from dbench.models.curves import CURVE_FILE, CurveLog
+from dbench.models.state import load_torch, save_torch
 from dbench.progress import progress_bar
 
 CHECKPOINT = "checkpoint.pt"
@@ -148,11 +148,7 @@ def _seeds(rng: np.random.Generator) -> dict[str, int]:
 
 def _write_atomic(obj: Any, path: Path) -> None:
     """Through the one atomic writer: a full disk leaves the previous checkpoint intact."""
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-    except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
-        raise UserError(f"cannot write checkpoint {path}: {exc}") from None
+    save_torch(path, obj, "checkpoint")
 
 
 def _finite_weights(model: Trainable) -> bool:
@@ -298,10 +294,7 @@ def _restore(
     scaler: torch.amp.GradScaler,
     identity: dict[str, Any],
 ) -> int:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say so in one line
-        raise UserError(f"cannot resume from {path}: {exc}") from None
+    state = load_torch(path, None, "cannot resume from")
     if state.get("format") != _FORMAT or state.get("identity") != identity:
         raise UserError(f"cannot resume from {path}: it belongs to a different run")
     for k, m in model.state_modules().items():

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from dbench.atomic import atomic_path
 from dbench.checks import check_choice, check_number, check_positive_int
 from dbench.contracts import Budget, FiniteGrid, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.base import BaseModel
 from dbench.models.nets import ARCHS, build_nets, init_weights
+from dbench.models.state import load_torch, save_torch
 from dbench.models.training import LoopSettings, Step, fit, maybe_compile
 
 DEFAULT_BUDGET = Budget(steps=5000, batch_size=64)
@@ -229,20 +229,11 @@ class VAE(BaseModel):
             "modules": {k: m.state_dict() for k, m in self.state_modules().items()},
             "fit_info": getattr(self, "fit_info_", {}),
         }
-        try:
-            with atomic_path(path) as tmp:
-                torch.save(state, tmp)
-        except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
-            raise UserError(f"cannot write model state {path}: {exc}") from None
+        save_torch(path, state)
 
     def load(self, path: Path) -> VAE:
         """Rebuild the nets from this model's kwargs and the saved observation shape."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # missing, truncated or not ours: one clear line
-            raise UserError(f"cannot load model state from {path}: {exc}") from None
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise UserError(f"cannot load model state from {path}: not a {_FORMAT} file")
+        state = load_torch(path, _FORMAT, "cannot load model state from")
         self.obs_shape_ = tuple(state["obs_shape"])
         self.decoder_kind_ = state["decoder_kind"]
         self._build("cpu", None)
