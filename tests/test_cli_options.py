@@ -32,6 +32,7 @@ from dbench.engine.config import RunConfig
 from dbench.engine.run import run_one
 from dbench.models.training import LoopSettings
 from dbench.models.vae_family import BetaVAE
+from tests._cli import cli
 from tests.conftest import FAST_HIGGINS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,23 +47,6 @@ VAE_RUN = [
     *HIGGINS,
     "--no-progress",
 ]
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """The console entry point in-process: (exit code, stdout, stderr)."""
-    from dbench.cli import main
-
-    argv = sys.argv
-    sys.argv = ["dbench", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def record_of(out: str) -> dict:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from dbench.models.curves import CURVE_FILE, CurveLog, read_curve
+from tests._cli import cli
 from tests.conftest import FAST_HIGGINS
-from tests.test_trust import cli
 
 
 def test_a_trained_vae_has_a_curve_and_show_draws_it(tmp_path, capsys):

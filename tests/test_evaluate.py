@@ -11,8 +11,8 @@ import torch
 import dbench
 from dbench.errors import UserError
 from dbench.registry import DATASETS
+from tests._cli import cli, one_line_error
 from tests.conftest import FAST_HIGGINS
-from tests.test_trust import cli, one_line_error
 
 SETTINGS = {"dataset.grid": 8, **{f"higgins.{k}": v for k, v in FAST_HIGGINS.items()}}
 SET_ARGS = [f"--set={k}={v}" for k, v in SETTINGS.items()]

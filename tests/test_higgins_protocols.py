@@ -63,7 +63,7 @@ def test_bad_classifier_settings_are_one_line_before_any_work(setting):
 def test_compare_higgins2017_shows_both_factor_protocols(tmp_path, capsys):
     from dbench.engine.config import RunConfig
     from dbench.engine.run import run_one
-    from tests.test_trust import cli
+    from tests._cli import cli
 
     fast = {"num_train": 200, "num_eval": 100, "batch_size": 16}
     for seed in (0, 1):

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from dbench.registry import DATASETS, MODELS
-from tests.test_trust import cli, one_line_error
+from tests._cli import cli, one_line_error
 
 PLUGIN = textwrap.dedent(
     """

@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dbench.cli import main
 from dbench.engine.config import RunConfig
 from dbench.engine.run import run_one
 from dbench.errors import UserError
+from tests._cli import cli, one_line_error
 from tests.conftest import FAST_HIGGINS
 
 BASE = [
@@ -32,28 +31,6 @@ BASE = [
     "--no-progress",
 ]
 TINY = [*BASE, "--metrics=higgins", *(f"--set=higgins.{k}={v}" for k, v in FAST_HIGGINS.items())]
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """The console entry point in-process: (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["dbench", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line_error(code: int, err: str, needle: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert needle in lines[0], err
 
 
 def tiny_config(results: Path, **kwargs) -> RunConfig:

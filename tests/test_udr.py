@@ -10,8 +10,8 @@ from scipy.stats import spearmanr
 
 import dbench
 from dbench.engine.udr import udr_pair
+from tests._cli import cli
 from tests.conftest import FAST_HIGGINS
-from tests.test_trust import cli
 
 
 def test_udr_pair_on_cases_computed_by_hand():
