@@ -1,21 +1,28 @@
-"""Training throughput: dbench's loop vs a plain PyTorch loop with the same net.
+"""Training throughput: dbench's loop vs plain PyTorch loops with the same net.
 
-Both train the Burgess et al. 2018 conv beta-VAE (beta 4, Bernoulli decoder, Adam 5e-4) on the
-same synthetic binary 64x64 images:
+Every arm trains the Burgess et al. 2018 conv beta-VAE (beta 4, Bernoulli decoder, Adam 5e-4)
+on the same synthetic binary 64x64 images:
 
 * ``plain``: a ``torch.utils.data.DataLoader`` (shuffle, batch B) over an in-memory uint8
-  tensor, ``.float()`` per batch — the loop most users write;
-* ``dbench``: :func:`dbench.models.training.fit` via ``BetaVAE.fit``, batches gathered on the device
-  from a packed-bit :class:`~dbench.datasets.base.CompactTable`.
+  tensor, ``.float()`` per batch, fp32, default (NCHW) memory format — the loop most users
+  write, and the baseline of every ratio;
+* ``plain_bf16``: the same loop with bf16 autocast and channels-last modules and inputs (what
+  oneDNN needs to use a CPU's AMX tiles);
+* ``dbench``: :func:`dbench.models.training.fit` via ``BetaVAE.fit`` with default settings
+  (``precision=auto``), batches gathered on the device from a packed-bit
+  :class:`~dbench.datasets.base.CompactTable`;
+* optional arms: ``dbench_fp32`` (``precision=fp32``) and ``dbench_compile`` (default
+  precision plus ``compile=True``; its first steps include compilation, so give it more
+  ``--steps``).
 
-Each measurement runs in a fresh subprocess, alternating the two loops, so peak RSS
-(``ru_maxrss``) belongs to one loop and background load hits both alike; images/s counts
-every step (the first included) the same way for both. Each worker then times its input
-pipeline alone (float batches on the device, no network): on a CPU the conv net's forward and
-backward dominate a step, so this shows how much of a step the loop itself can win back.
-Usage::
+Each measurement runs in a fresh subprocess, rotating the order of the arms per repeat, so
+peak RSS (``ru_maxrss``) belongs to one loop and background load hits all alike; images/s
+counts every step (the first included) the same way for all. Each worker then times its
+input pipeline alone (float batches on the device, no network). Ratios are paired: each arm
+against the ``plain`` measurement of the same repeat. Usage::
 
     python benchmarks/train_throughput.py                       # CPU, batch 64, 5 repeats
+    python benchmarks/train_throughput.py --arms plain,dbench,dbench_compile --steps 300
     python benchmarks/train_throughput.py --device cuda --batch-size 64,256
 """
 
@@ -76,7 +83,9 @@ def plain_loader(n_images: int, batch: int, device: str, gen: torch.Generator):
     )
 
 
-def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
+def run_plain(n_images: int, steps: int, batch: int, device: str, bf16: bool = False) -> float:
+    import contextlib
+
     import torch.nn.functional as F
 
     from dbench.models.nets import build_nets, init_weights
@@ -85,17 +94,28 @@ def run_plain(n_images: int, steps: int, batch: int, device: str) -> float:
     loader = plain_loader(n_images, batch, device, gen)
     enc, dec = build_nets("burgess", (1, 64, 64), 10)
     init_weights(enc, gen), init_weights(dec, gen)
-    enc, dec = enc.to(device), dec.to(device)
+    fmt = torch.channels_last if bf16 else torch.contiguous_format
+    enc, dec = enc.to(device, memory_format=fmt), dec.to(device, memory_format=fmt)
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=5e-4)
+    device_type = torch.device(device).type
+
+    def cast():
+        if not bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+
     done = 0
     start = time.perf_counter()
     while done < steps:
         for (xb,) in loader:
-            x = xb.to(device, non_blocking=True).float()
-            h = enc(x)
+            x = xb.to(device, non_blocking=True).float().contiguous(memory_format=fmt)
+            with cast():
+                h = enc(x).float()
             mu, logvar = h[:, :10], h[:, 10:]
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            recon = F.binary_cross_entropy_with_logits(dec(z), x, reduction="sum") / len(x)
+            with cast():
+                logits = dec(z).float()
+            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
             kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(1).mean()
             loss = recon + 4.0 * kl
             opt.zero_grad(set_to_none=True)
@@ -138,16 +158,29 @@ def synthetic_simulator(n_images: int):
     return Synthetic()
 
 
-def run_dbench(n_images: int, steps: int, batch: int, device: str) -> float:
+def run_dbench(
+    n_images: int, steps: int, batch: int, device: str, precision: str = "auto", compile=False
+) -> tuple[float, str]:
     from dbench.contracts import Budget, FitContext
     from dbench.models.training import LoopSettings
     from dbench.models.vae_family import BetaVAE
 
-    model = BetaVAE(beta=4.0)
+    model = BetaVAE(beta=4.0, compile=compile)
     model.loop = LoopSettings(eval_sample=64)
-    ctx = FitContext(device=device, budget=Budget(steps, batch), show_progress=False)
+    ctx = FitContext(
+        device=device, precision=precision, budget=Budget(steps, batch), show_progress=False
+    )
     model.fit(synthetic_simulator(n_images), np.random.default_rng(0), ctx)
-    return model.fit_info_["images_per_s"]
+    return model.fit_info_["images_per_s"], model.fit_info_["precision"]
+
+
+ARMS = {
+    "plain": lambda n, s, b, d: (run_plain(n, s, b, d), "float32"),
+    "plain_bf16": lambda n, s, b, d: (run_plain(n, s, b, d, bf16=True), "bfloat16"),
+    "dbench": lambda n, s, b, d: run_dbench(n, s, b, d),
+    "dbench_fp32": lambda n, s, b, d: run_dbench(n, s, b, d, precision="fp32"),
+    "dbench_compile": lambda n, s, b, d: run_dbench(n, s, b, d, compile=True),
+}
 
 
 def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batches: int) -> float:
@@ -155,7 +188,7 @@ def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batche
     training step that the loop itself, not the model, decides)."""
     from dbench.models.training import BatchSource
 
-    if loop == "plain":
+    if loop.startswith("plain"):
         loader = plain_loader(n_images, batch, device, torch.Generator().manual_seed(0))
         produce = iter(loader)
 
@@ -184,9 +217,8 @@ def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batche
 def worker(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = run_plain if args.worker == "plain" else run_dbench
-    ips = run(args.images, args.steps, args.batch_size[0], args.device)
-    out = {"images_per_s": ips, "peak_rss_mb": _peak_rss_mb()}
+    ips, precision = ARMS[args.worker](args.images, args.steps, args.batch_size[0], args.device)
+    out = {"images_per_s": ips, "precision": precision, "peak_rss_mb": _peak_rss_mb()}
     out["input_images_per_s"] = input_images_per_s(
         args.worker, args.images, args.batch_size[0], args.device, args.input_batches
     )
@@ -201,18 +233,23 @@ def main() -> None:
     p.add_argument("--batch-size", default="64", type=lambda s: [int(b) for b in s.split(",")])
     p.add_argument("--steps", type=int, default=60, help="training steps per measurement")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--arms", default="plain,plain_bf16,dbench", help=f"of {', '.join(ARMS)}")
     p.add_argument("--images", type=int, default=100_000, help="synthetic dataset size")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--input-batches", type=int, default=300, help="batches, input-only timing")
-    p.add_argument("--worker", choices=("plain", "dbench"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=tuple(ARMS), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or "plain" not in arms:
+        p.error(f"--arms: known {', '.join(ARMS)}; 'plain' (the baseline) must be one of them")
 
     results: dict[tuple[int, str], list[dict]] = {}
     for rep in range(args.repeats):
         for batch in args.batch_size:
-            order = ("plain", "dbench") if rep % 2 == 0 else ("dbench", "plain")
+            order = arms[rep % len(arms) :] + arms[: rep % len(arms)]  # rotate the order
             for loop in order:
                 cmd = [sys.executable, __file__, "--worker", loop, "--batch-size", str(batch)]
                 cmd += ["--device", args.device, "--steps", str(args.steps)]
@@ -225,45 +262,37 @@ def main() -> None:
                     f"  repeat {rep} batch {batch} {loop}: {r['images_per_s']:.0f} img/s",
                     file=sys.stderr,
                 )
+    report(results, arms, args)
 
+
+def report(results: dict, arms: list[str], args: argparse.Namespace) -> None:
     print(
         f"\ndevice {args.device}, {args.steps} steps x {args.repeats} repeats, "
         f"{args.images} images, torch {torch.__version__}, threads {args.threads or 'default'}"
     )
-    head = f"{'batch':>5} {'loop':>7} {'img/s min':>10} {'img/s median':>13} {'peak RSS MB':>12}"
-    head += f" {'input img/s':>12}"
     gpu = args.device.startswith("cuda")
+    head = f"{'batch':>5} {'loop':>14} {'precision':>9} {'img/s min':>10} {'img/s median':>13}"
+    head += f" {'x plain (median, paired)':>25} {'peak RSS MB':>12} {'input img/s':>12}"
     print(head + (f" {'peak GPU MB':>12}" if gpu else ""))
     for batch in args.batch_size:
-        for loop in ("plain", "dbench"):
+        base = results[(batch, "plain")]
+        for loop in arms:
             rs = results[(batch, loop)]
             ips = [r["images_per_s"] for r in rs]
-            line = f"{batch:>5} {loop:>7} {min(ips):>10.0f} {statistics.median(ips):>13.0f} "
-            line += f"{statistics.median(r['peak_rss_mb'] for r in rs):>12.0f}"
+            # paired: each repeat's arms ran back to back under similar load
+            ratios = [r["images_per_s"] / b["images_per_s"] for r, b in zip(rs, base, strict=True)]
+            line = f"{batch:>5} {loop:>14} {rs[0]['precision']:>9} {min(ips):>10.0f}"
+            line += f" {statistics.median(ips):>13.0f}"
+            line += f" {statistics.median(ratios):>17.2f} (min {min(ratios):.2f})"
+            line += f" {statistics.median(r['peak_rss_mb'] for r in rs):>12.0f}"
             line += f" {statistics.median(r['input_images_per_s'] for r in rs):>12.0f}"
             if gpu:
                 line += f" {statistics.median(r['peak_gpu_mb'] for r in rs):>12.0f}"
             print(line)
-        # paired ratios: the two loops of one repeat ran back to back under similar load
-        ratios = [
-            d["images_per_s"] / pl["images_per_s"]
-            for d, pl in zip(results[(batch, "dbench")], results[(batch, "plain")], strict=True)
-        ]
+        share = [b["images_per_s"] / b["input_images_per_s"] for b in base]
         print(
-            f"{batch:>5} dbench/plain speed ratio: min {min(ratios):.2f}, "
-            f"median {statistics.median(ratios):.2f}"
-        )
-        inputs = [
-            d["input_images_per_s"] / pl["input_images_per_s"]
-            for d, pl in zip(results[(batch, "dbench")], results[(batch, "plain")], strict=True)
-        ]
-        step_share = [
-            pl["images_per_s"] / pl["input_images_per_s"] for pl in results[(batch, "plain")]
-        ]
-        print(
-            f"{batch:>5} input pipeline alone, dbench/plain: median "
-            f"{statistics.median(inputs):.1f}x; the plain loader takes "
-            f"{100 * statistics.median(step_share):.1f}% of a plain training step"
+            f"{batch:>5} the plain loader alone takes {100 * statistics.median(share):.1f}% "
+            "of a plain fp32 training step"
         )
 
 

@@ -99,9 +99,12 @@ class FitContext:
     ``workdir`` is private to this run (checkpoints live there); ``resume`` asks the model to
     continue from the last checkpoint in it. ``report`` receives intermediate metrics (Ray Tune
     forwards them to its schedulers); ``progress`` is a ready progress-bar factory.
+    ``precision`` is ``auto``, ``fp32`` or ``bf16`` (:mod:`dbench.models.precision`); models
+    that train with torch honour it and record the precision they used.
     """
 
     device: str = "cpu"
+    precision: str = "auto"
     budget: Budget = field(default_factory=Budget)
     workdir: Path | None = None
     resume: bool = False

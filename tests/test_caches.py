@@ -295,3 +295,38 @@ def test_cache_state_goes_by_the_preparable_protocol(tmp_path):
         assert "absent (dbench data prepare" in sim.cache_state()
     assert cache_state(_PluginWithCache()) == "ready: somewhere"
     assert not isinstance(_NoCache(), Preparable) and cache_state(_NoCache()) == "none"
+
+
+# -- the first full render caches itself ---------------------------------------------------------
+
+
+def test_first_full_render_writes_the_cache_and_the_next_instance_loads_it(
+    tmp_path, mini_sprites, capsys
+):
+    first = DSprites(data_dir=tmp_path)
+    assert first.source == "procedural"
+    table = first.compact_table(progress=False)
+    cache_path = tmp_path / "cache" / CACHE_NAME
+    assert cache_path.is_file()
+    assert str(cache_path) in capsys.readouterr().err  # said once, on stderr
+    assert first.source == "procedural"  # the run that rendered says so in its record
+    second = DSprites(data_dir=tmp_path)
+    assert second.source == "cache"
+    assert torch.equal(second.compact_table(progress=False).data, table.data)
+    second.compact_table(progress=False)
+    assert "cached" not in capsys.readouterr().err  # loading writes nothing, says nothing
+
+
+def test_explicit_procedural_source_renders_without_writing_a_cache(tmp_path, mini_sprites):
+    DSprites(data_dir=tmp_path, source="procedural").compact_table(progress=False)
+    assert not (tmp_path / "cache" / CACHE_NAME).exists()
+
+
+def test_a_corrupt_cache_is_left_for_prepare_not_overwritten_by_a_render(tmp_path, mini_sprites):
+    cache_path = tmp_path / "cache" / CACHE_NAME
+    cache_path.parent.mkdir()
+    cache_path.write_bytes(b"not hdf5")
+    sprites = DSprites(data_dir=tmp_path)
+    assert sprites.source == "cache"  # auto takes the cache; its first use says it is corrupt
+    _one_line_error(lambda: sprites.compact_table(progress=False), "corrupt", "prepare")
+    assert cache_path.read_bytes() == b"not hdf5"

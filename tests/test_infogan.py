@@ -14,6 +14,7 @@ from dbench.errors import UserError
 from dbench.models import infogan as ig
 from dbench.models.infogan import InfoGAN
 from dbench.models.infogan_nets import Critic, Generator, halvings
+from dbench.models.precision import autocast
 from dbench.models.training import CHECKPOINT, LoopSettings
 from dbench.testing import TinyShapes
 
@@ -119,8 +120,11 @@ def test_fit_encode_decode_and_record():
     z = model.encode(_obs(sim))
     assert z.shape == (12, 5) and torch.isfinite(z).all()
     model.critic_.eval()
-    with torch.no_grad():  # the representation is Q's mean of the continuous codes
-        assert torch.equal(z, model.critic_.q(_obs(sim).images)[:, :5])
+    # the representation is Q's mean of the continuous codes, computed in the precision the
+    # model trained in (bf16 autocast where the CPU has bf16 units)
+    with torch.no_grad(), autocast("cpu", model.fit_info_["precision"]):
+        q = model.critic_.q(_obs(sim).images.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(z, q[:, :5].float())
     x = model.decode(z)
     assert x.shape == (12, 1, 16, 16) and x.min() >= 0 and x.max() <= 1
     info = model.fit_info_

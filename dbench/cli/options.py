@@ -23,6 +23,13 @@ DataDir = Annotated[
         "--data-dir", metavar="<path>", help="Data root (default: $DBENCH_DATA or ./datasets)."
     ),
 ]
+Precision = Annotated[
+    str,
+    typer.Option(
+        help="Training precision: auto (bf16 where the CPU/GPU has bf16 matrix units, else "
+        "fp32), fp32 or bf16."
+    ),
+]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 
 

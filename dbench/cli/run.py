@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dbench.cli.options import DataDir, Progress, ResultsDir, metric_list
+from dbench.cli.options import DataDir, Precision, Progress, ResultsDir, metric_list
 from dbench.errors import UserError
 
 
@@ -40,6 +40,7 @@ def run(
         typer.Option(help="A named budget of the model, e.g. paper (300,000 steps, batch 64)."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    precision: Precision = "auto",
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = (
         False
     ),
@@ -62,6 +63,7 @@ def run(
         metrics=metric_list(metrics),
         seed=seed,
         device=device,
+        precision=precision,
         data_dir=data_dir,
         results_dir=str(results_dir) if results_dir else None,
         resume=resume,

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli.options import DataDir, ResultsDir
+from dbench.cli.options import DataDir, Precision, ResultsDir
 from dbench.errors import UserError
 
 
@@ -94,6 +94,7 @@ def sweep(
         typer.Option(help="Tune's storage: shared path or URI (default: RESULTS/sweeps)."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    precision: Precision = "auto",
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -124,7 +125,7 @@ def sweep(
             settings,
             steps,
             preset,
-            device,
+            (device, precision),
             data,
             str(results),
         )
@@ -155,7 +156,8 @@ def sweep(
     _print_summary(summary, options, results_dir, storage)
 
 
-def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device, data, results):
+def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, hardware, data, results):
+    """The trials; ``hardware`` is (device, precision)."""
     from dbench.engine.settings import parse_items
     from dbench.sweep.plan import SweepRequest, expand, parse_grid, parse_seeds
     from dbench.sweep.presets import load_preset, preset_requests
@@ -197,7 +199,8 @@ def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, device,
         base = model
     else:
         raise UserError("give --model, --preset or --resume NAME")
-    plans = expand(requests, device=device, data_dir=data, results_dir=results)
+    device, precision = hardware
+    plans = expand(requests, device=device, precision=precision, data_dir=data, results_dir=results)
     return plans, base
 
 

@@ -12,7 +12,8 @@ Sources, chosen by ``source=``:
   output written once by :meth:`DSprites.prepare` (``dbench data prepare dsprites``), a
   :class:`~dbench.datasets.cache.VerifiedCache` checked against its sha256 when opened;
 * ``procedural``: :mod:`dbench.datasets.dsprites_render`, no download needed;
-* ``auto`` (default): file, else cache, else procedural.
+* ``auto`` (default): file, else cache, else procedural; the first full procedural render
+  writes the cache, so only the first run on a machine renders.
 
 Every source ends in one table of packed bits (512 bytes per image, 377 MB), from which
 ``sim`` gathers; the procedural source renders on demand until that table is built.
@@ -81,7 +82,8 @@ class DSprites(GridSimulator):
         self._packed: Any = None  # CPU torch uint8 (737280, 512), grid order, once built
         self._on_device: dict[str, Any] = {}
         self._checksum: str | None = None
-        self.source, self.path = self._resolve(check_choice("source", source, SOURCES))
+        self.requested_source = check_choice("source", source, SOURCES)
+        self.source, self.path = self._resolve(self.requested_source)
 
     # -- where the images come from -----------------------------------------------------------
     @property
@@ -200,7 +202,37 @@ class DSprites(GridSimulator):
             packed = self._cache.read()
         else:
             packed = self._render_all(progress, render_device or self.device)
+            self._cache_rendered(packed)
         self._packed = torch.from_numpy(packed)
+
+    def _cache_rendered(self, packed: np.ndarray) -> None:
+        """With ``source="auto"``, the first full render also writes the verified cache (about
+        2 s on top of a ~50-s render), so later runs load it instead of rendering again. The
+        run that rendered keeps ``source="procedural"`` (that is how it made its images).
+        An unwritable data root costs only the speed-up: one line says so."""
+        import sys
+
+        if self.requested_source != "auto" or self.cache_path.is_file():
+            return  # asked to render (not to cache), or a stale/corrupt cache: prepare decides
+        try:
+            self._write_cache(packed)
+        except OSError as exc:
+            print(f"dsprites: could not cache the rendered images ({exc})", file=sys.stderr)
+            return
+        print(
+            f"dsprites: rendered all {self.num_observations:,} images once and cached them in "
+            f"{self.cache_path}; later runs load them from there",
+            file=sys.stderr,
+        )
+
+    def _write_cache(self, packed: np.ndarray) -> None:
+        with self._cache.write(
+            renderer=self.params.fingerprint(),
+            renderer_version=RENDERER_VERSION,
+            bit_order="np.packbits (first pixel in the most significant bit)",
+            factor_sizes=np.asarray(self.factor_sizes),
+        ) as out:
+            out.write(packed)
 
     def _render_all(self, progress: bool, device: str) -> np.ndarray:
         from dbench.progress import progress_bar
@@ -224,13 +256,7 @@ class DSprites(GridSimulator):
             packed = self._packed.numpy()
         else:
             packed = self._render_all(progress, self.device)
-        with self._cache.write(
-            renderer=self.params.fingerprint(),
-            renderer_version=RENDERER_VERSION,
-            bit_order="np.packbits (first pixel in the most significant bit)",
-            factor_sizes=np.asarray(self.factor_sizes),
-        ) as out:
-            out.write(packed)
+        self._write_cache(packed)
         if self.source == "cache":
             self._checksum = None  # the new file's, verified on next use
         return self.cache_path

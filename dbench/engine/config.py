@@ -27,6 +27,7 @@ class RunConfig:
     seed: int = 0
     budget: Budget = field(default_factory=Budget)
     device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 (dbench.models.precision)
     data_dir: str | None = None
     results_dir: str | None = None
     resume: bool = False
@@ -36,6 +37,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if isinstance(self.budget, dict):
             self.budget = Budget(**self.budget)
+        from dbench.models.precision import check_choice
+
+        check_choice(self.precision)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UserError(f"seed must be a non-negative integer; got {self.seed!r}")
         for name in ("steps", "batch_size"):

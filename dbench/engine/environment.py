@@ -63,9 +63,7 @@ def environment(device: str, components: list[Any] = ()) -> dict[str, Any]:
         "device": device,
         "command": command_line(),
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "plugins": {
-            e.distribution: _version(e.distribution) for e in components if e.distribution
-        },
+        "plugins": {e.distribution: _version(e.distribution) for e in components if e.distribution},
         # kept at the top level as before, for older readers
         "torch": torch.__version__,
         "numpy": np.__version__,

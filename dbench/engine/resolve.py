@@ -49,9 +49,18 @@ def identity_hash(identity: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def run_identity(config: RunConfig, budget: Budget, source: str, metrics: list[str]) -> dict:
-    """What makes two runs the same run (and so share a run id)."""
+def run_identity(
+    config: RunConfig, budget: Budget, source: str, metrics: list[str], precision: str
+) -> dict:
+    """What makes two runs the same run (and so share a run id).
+
+    ``precision`` is the resolved training precision of a model trained by dbench's loop
+    (None for others); it joins the identity only when it is not float32, so fp32 runs keep
+    the ids they had before precision was an option.
+    """
+    extra = {"precision": precision} if precision not in (None, "float32") else {}
     return {
+        **extra,
         "model": config.model,
         "model_kwargs": config.model_kwargs,
         "dataset": config.dataset,
@@ -62,6 +71,18 @@ def run_identity(config: RunConfig, budget: Budget, source: str, metrics: list[s
         "metric_kwargs": config.metric_kwargs,
         "seed": config.seed,
     }
+
+
+def training_precision(config: RunConfig, model: Any) -> str | None:
+    """The precision ``model`` will train (and encode) in on this machine, or None when it
+    does not train with dbench's torch loop (PCA, ICA, the oracle, most plugins)."""
+    from dbench.engine.environment import resolve_device
+    from dbench.models.precision import resolve_precision
+    from dbench.models.training import Trainable
+
+    if not isinstance(model, Trainable):
+        return None
+    return resolve_precision(config.precision, resolve_device(config.device))
 
 
 def check_plugins(config: RunConfig, sim: Any, model: Any) -> None:
@@ -98,6 +119,7 @@ class ResolvedRun:
     dataset_info: dict[str, Any]
     identity: dict[str, Any]
     run_id: str
+    precision: str | None = None
 
 
 def resolve_run(config: RunConfig) -> ResolvedRun:
@@ -115,6 +137,9 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         spec.check(config.metric_kwargs.get(name, {}), sim)
     budget = config.budget.resolved(getattr(model, "default_budget", Budget()))
     dataset_info = sim.describe()
-    identity = run_identity(config, budget, str(dataset_info.get("source")), metrics)
+    precision = training_precision(config, model)
+    identity = run_identity(config, budget, str(dataset_info.get("source")), metrics, precision)
     run_id = f"{config.dataset}-{config.model}-{identity_hash(identity)}-s{config.seed}"
-    return ResolvedRun(config, sim, model, budget, metrics, specs, dataset_info, identity, run_id)
+    return ResolvedRun(
+        config, sim, model, budget, metrics, specs, dataset_info, identity, run_id, precision
+    )

@@ -123,6 +123,7 @@ def _entries(config: RunConfig, run: ResolvedRun) -> list[Any]:
 def _fit_and_score(config: RunConfig, run: ResolvedRun, device: str, workdir, report):
     ctx = FitContext(
         device=device,
+        precision=run.precision or "fp32",
         budget=run.budget,
         workdir=workdir,
         resume=config.resume,

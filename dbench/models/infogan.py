@@ -47,6 +47,7 @@ from dbench.errors import UserError
 from dbench.models.base import BaseModel
 from dbench.models.infogan_nets import Critic, Generator
 from dbench.models.nets import init_weights
+from dbench.models.precision import autocast
 from dbench.models.state import load_torch, save_torch
 from dbench.models.training import LoopSettings, Step, fit
 
@@ -133,8 +134,9 @@ class InfoGAN(BaseModel):
             critic = Critic(self.obs_shape_, self.n_cont + self.n_cat, self.channels)
         if gen is not None:
             init_weights(generator, gen), init_weights(critic, gen)
-        self.generator_ = generator.to(device)
-        self.critic_ = critic.to(device)
+        # channels-last: oneDNN's fast (AMX/bf16) convolutions want it for modules and inputs
+        self.generator_ = generator.to(device, memory_format=torch.channels_last)
+        self.critic_ = critic.to(device, memory_format=torch.channels_last)
         self.device_ = str(device)
 
     def latent(
@@ -246,9 +248,13 @@ class InfoGAN(BaseModel):
         x = torch.as_tensor(obs.images)
         device = torch.device(self.device_)
         out = []
+        precision = getattr(self, "fit_info_", {}).get("precision")  # encode as it trained
         for start in range(0, len(x), _ENCODE_CHUNK):
             xb = x[start : start + _ENCODE_CHUNK].to(device, torch.float32)
-            out.append(self.critic_.q(xb)[:, : self.n_cont].float().cpu())
+            if xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with autocast(device, precision):
+                out.append(self.critic_.q(xb)[:, : self.n_cont].float().cpu())
         return torch.cat(out) if out else torch.empty(0, self.n_cont)
 
     @torch.inference_mode()

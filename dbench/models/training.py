@@ -2,8 +2,9 @@
 
 What it owns: the device; batches gathered on the device
 from the simulator's :class:`~dbench.datasets.base.CompactTable` with indices drawn from a
-seeded ``torch.Generator`` (no DataLoader, no per-batch Python collation); on CUDA mixed
-precision, channels-last and optionally ``torch.compile``; the progress bar and ``ctx.report``;
+seeded ``torch.Generator`` (no DataLoader, no per-batch Python collation); the precision
+(bf16 autocast where the hardware has bf16 matrix units, :mod:`dbench.models.precision`),
+channels-last inputs and optionally ``torch.compile``; the progress bar and ``ctx.report``;
 atomic checkpoints (weights, optimisers, every RNG state, step) and exact resume; divergence
 detection; and the ``fit_info_`` summary.
 
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ import torch
 from dbench.contracts import Budget, CompactStorable, FitContext, Simulator
 from dbench.errors import UserError
 from dbench.models.curves import CURVE_FILE, CurveLog
+from dbench.models.precision import dtype as precision_dtype
+from dbench.models.precision import resolve_precision
 from dbench.models.state import load_torch, save_torch
 from dbench.progress import progress_bar
 
@@ -52,7 +55,10 @@ class LoopSettings:
     eval_sample: int = 2048  # fixed sample for the final reconstruction loss and KL per dim
 
 
+@runtime_checkable
 class Trainable(Protocol):
+    """A model trained by :func:`fit` (it honours the run's precision)."""
+
     loop: LoopSettings
 
     def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:
@@ -130,14 +136,11 @@ class Step:
         self._scaler.step(optimizer)
 
 
-def _amp(device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
-    """bf16 autocast where the GPU has it (no loss scaling needed), else fp16 with a scaler;
-    fp32 on CPU, where autocast measured no faster and would change results."""
-    if device.type != "cuda":
-        return None, torch.amp.GradScaler("cpu", enabled=False)
-    if torch.cuda.is_bf16_supported():
-        return torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False)
-    return torch.float16, torch.amp.GradScaler("cuda", enabled=True)
+def _amp(device: torch.device, precision: str) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """The autocast dtype (None: fp32) and a gradient scaler, enabled only for fp16 (bf16 has
+    fp32's exponent range, so its gradients need no loss scaling)."""
+    low = precision_dtype(precision)
+    return low, torch.amp.GradScaler(device.type, enabled=low == torch.float16)
 
 
 def _seeds(rng: np.random.Generator) -> dict[str, int]:
@@ -178,7 +181,8 @@ def fit(
     model.setup(sim, device, torch.Generator().manual_seed(seeds["init"]))
     gen = torch.Generator(device=device).manual_seed(seeds["train"])
     np_rng = np.random.default_rng(seeds["numpy"])
-    amp = _amp(device)
+    precision = resolve_precision(ctx.precision, str(device))
+    amp = _amp(device, precision)
     channels_last = len(getattr(sim, "observation_shape", ())) == 3
     source = BatchSource(sim, device, gen, np_rng, channels_last)
     step = Step(source, batch_size, gen, amp)
@@ -186,6 +190,8 @@ def fit(
 
     ckpt_path = Path(ctx.workdir) / CHECKPOINT if ctx.workdir is not None else None
     identity = {"name": name, "params": params or {}, "budget": budget.as_dict()}
+    if precision != "float32":  # as in the run id: fp32 checkpoints keep their identity
+        identity["precision"] = precision
     start = 0
     if ctx.resume and ckpt_path is not None and ckpt_path.exists():
         start = _restore(ckpt_path, model, gen, np_rng, scaler, identity)
@@ -279,7 +285,7 @@ def fit(
         "images_per_s": (steps - start) * batch_size / train_seconds if train_seconds else None,
         "train_seconds": train_seconds,
         "device": str(device),
-        "precision": str(amp[0]).replace("torch.", "") if amp[0] else "float32",
+        "precision": precision,
         "data_path": "compact_table" if source.table is not None else "sim",
         "curve_file": CURVE_FILE if curve.path is not None else None,
         **_final_stats(model, source, seeds["eval"], settings.eval_sample),

@@ -32,6 +32,7 @@ from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.base import BaseModel
 from dbench.models.nets import ARCHS, build_nets, init_weights
+from dbench.models.precision import autocast
 from dbench.models.state import load_torch, save_torch
 from dbench.models.training import LoopSettings, Step, fit, maybe_compile
 
@@ -199,9 +200,11 @@ class VAE(BaseModel):
         device = torch.device(self.device_)
         fmt = torch.channels_last if x.dim() == 4 else torch.contiguous_format
         out = []
+        precision = getattr(self, "fit_info_", {}).get("precision")  # encode as it trained
         for start in range(0, len(x), _ENCODE_CHUNK):
             xb = x[start : start + _ENCODE_CHUNK].to(device, torch.float32)
-            h = self.encoder_(xb.contiguous(memory_format=fmt))
+            with autocast(device, precision):
+                h = self.encoder_(xb.contiguous(memory_format=fmt))
             out.append(h[:, : self.latent_dim].float().cpu())
         if not out:
             return torch.empty(0, self.latent_dim)

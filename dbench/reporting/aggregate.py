@@ -46,8 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
 GROUP_KEYS = ["dataset", "_data", "model", "_params", "_budget", "_protocol"]
 # Metric preferred for ranking when none is named: Higgins et al. 2017's metric, dbench's headline.
 DEFAULT_METRIC = "higgins"
-EMPTY_COLUMNS = ["rank", "dataset", "source", "model", "label", "steps", "batch_size", "n",
-                 "seeds", "run_ids"]  # fmt: skip
+EMPTY_COLUMNS = ["rank", "dataset", "source", "model", "label", "steps", "batch_size",
+                 "precision", "n", "seeds", "run_ids"]  # fmt: skip
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -156,7 +156,8 @@ def leaderboard(
     Columns: ``rank`` (1..n within each dataset), ``dataset``, ``source``, the dataset's
     resolved kwargs (``dataset_<name>``), ``model``, ``label`` (the model and the
     hyperparameters that set it apart), each resolved hyperparameter as its own column,
-    ``steps``, ``batch_size``, ``n`` (runs), ``seeds``, ``run_ids`` and for each score
+    ``steps``, ``batch_size``, ``precision`` (of training; None for models that do not
+    train with torch), ``n`` (runs), ``seeds``, ``run_ids`` and for each score
     ``<metric>.<score>`` the columns ``.mean``, ``.std`` (sample std; NaN for one run) and
     ``.n``. Private ``_``-prefixed columns hold the configuration keys. ``attrs`` hold
     ``rank_by`` (the headline column), ``lower_is_better``, ``metrics`` (meta per metric) and
@@ -219,7 +220,8 @@ def aggregate(
         row.update({c: first[c] for c in data_cols})
         row["model"] = first["model"]
         row.update({c: (first[c] if c in own else None) for c in params})
-        row.update(steps=first["steps"], batch_size=first["batch_size"], n=len(group))
+        row.update(steps=first["steps"], batch_size=first["batch_size"])
+        row.update(precision=first["precision"], n=len(group))  # one per group (in _budget)
         row["seeds"] = ",".join(str(s) for s in sorted(group["seed"].dropna().astype(int)))
         row["run_ids"] = ",".join(group["run_id"])
         for col in columns:

@@ -9,6 +9,7 @@ the model's resolved hyperparameters, budget, metric protocol). Everything is *r
 - dataset kwargs are the constructor's defaults overlaid with the kwargs given, without the
   knobs that change where or how fast images are made, not which images (device, data folder,
   file path, table size); the data source and its checksum join them;
+- the budget is steps and batch size, plus the training precision when it is not float32;
 - a metric protocol is the metric's name, version and settings with the metric's defaults
   (and its ``fast`` preset) filled in.
 
@@ -144,9 +145,14 @@ def data_identity(record: RunRecord) -> dict[str, Any]:
 
 # -- the budget ------------------------------------------------------------------------------
 def budget_of(record: RunRecord) -> dict[str, Any]:
-    """``{steps, batch_size}`` as resolved for the run; ``{}`` for records from before budgets."""
-    budget = record.get("budget") or _mapping(record["config"].get("budget"))
-    return canon(_mapping(budget))
+    """``{steps, batch_size}`` as resolved for the run, plus ``precision`` when it trained in
+    less than float32 (so bf16 and fp32 runs never average together); ``{}`` for records
+    from before budgets."""
+    budget = dict(_mapping(record.get("budget") or _mapping(record["config"].get("budget"))))
+    precision = _mapping(record.get("training")).get("precision")
+    if budget and precision not in (None, "float32"):
+        budget["precision"] = precision
+    return canon(budget)
 
 
 # -- the metric protocol ---------------------------------------------------------------------

@@ -5,8 +5,8 @@ Plain columns, one value each: ``run_id``, ``created`` (datetime, UTC), ``datase
 ``dataset_<name>``; each resolved hyperparameter under its own name (``beta``,
 ``n_components``; ``param_<name>`` if that name is taken); each score as
 ``<metric>.<score>``; then ``recon_loss`` and ``kl`` (end of training), ``fit_seconds``,
-``metric_seconds``, ``device``, ``data_checksum`` and the versions. ``long=True`` gives one row
-per run x score (``metric``, ``score``, ``value``).
+``metric_seconds``, ``device``, ``precision`` (of training), ``data_checksum`` and the
+versions. ``long=True`` gives one row per run x score (``metric``, ``score``, ``value``).
 
 The leaderboard uses the same frame plus private ``_``-prefixed key columns (canonical JSON of
 the configuration's parts, see :mod:`dbench.reporting.identity`); ``load_runs`` drops them.
@@ -35,6 +35,7 @@ TAIL = [
     "fit_seconds",
     "metric_seconds",
     "device",
+    "precision",
     "data_checksum",
     "dbench_version",
     "python_version",
@@ -142,6 +143,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         fit_seconds=_number(timings.get("fit_s")),
         metric_seconds=_metric_seconds(timings),
         device=environment.get("device"),
+        precision=training.get("precision"),
         data_checksum=data["checksum"],
         **{col: environment.get(key) for col, key in _VERSIONS.items()},
     )

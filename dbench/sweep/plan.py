@@ -127,6 +127,7 @@ def expand(
     requests: list[SweepRequest],
     *,
     device: str = "auto",
+    precision: str = "auto",
     data_dir: str | None = None,
     results_dir: str | None = None,
 ) -> list[TrialPlan]:
@@ -155,6 +156,7 @@ def expand(
                     seed=seed,
                     budget=Budget(),
                     device=device,
+                    precision=precision,
                     data_dir=data_dir,
                     results_dir=results_dir,
                     show_progress=False,
