@@ -126,22 +126,54 @@ def _write_summary_plots(runs: Any, board: Any, folder: Path) -> None:
 
 
 def show(
-    run: Annotated[str, typer.Argument(help="Run id, unique id prefix, or record path.")],
-    output: Annotated[Path, output_option("Folder for the PNG figures.")] = Path("figures"),
-    span: Annotated[float, typer.Option(min=0.1, help="Traverse each latent over ±SPAN.")] = 3.0,
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Run id, unique id prefix, or record path; several 2-D runs: one figure of "
+            "rows (held-out latent scatter | decoded grid)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path,
+        output_option("Folder for the PNG figures (several runs: or the .png file to write)."),
+    ] = Path("figures"),
+    span: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Traverse each latent over ±SPAN (3; 4 for several runs)."),
+    ] = None,
     steps: Annotated[int, typer.Option(min=2, help="Images per traversal row.")] = 9,
     seed: Annotated[int, typer.Option(min=0, help="Picks the reference image.")] = 0,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="The recorded runs of this sweep preset, as rows of one figure."),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="With --preset: only these seeds (0-2, 0,3).")
+    ] = None,
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
 ) -> None:
     """Per-run figures from a saved model: latent traversals (any model that decodes, PCA
-    included), KL per latent, and a latent map for any 2-D representation."""
+    included), KL per latent, and a latent map for any 2-D representation. Several runs (or
+    --preset): one figure, a row per run, of held-out images' 2-D latents by class next to the
+    decoded grid (the levy2020 preset's Figure 6)."""
     from dbench.engine.store import find_record
     from dbench.paths import results_root
     from dbench.reporting.plots import run_figures, save
 
+    runs = list(runs or [])
+    if seeds is not None and not preset:
+        raise UserError("--seeds applies to --preset")
+    if preset and runs:
+        raise UserError("give run ids or --preset, not both")
+    if not preset and not runs:
+        raise UserError("give a run id (several for one figure of rows) or --preset NAME")
     root = results_root(results_dir)
-    record = find_record(root, run)
+    if preset or len(runs) > 1:
+        _show_rows(root, runs, preset, seeds, output, span, steps, seed, data_dir)
+        return
+    record = find_record(root, runs[0])
+    span = 3.0 if span is None else span
     with _warnings_to_stderr():
         figures, skipped = run_figures(record, root, data_dir, span=span, steps=steps, seed=seed)
     run_id = record["run_id"]
@@ -151,6 +183,60 @@ def show(
         typer.echo(f"note: {message}", err=True)
     if not figures:
         typer.echo(f"no figures could be made for run {record['run_id']}", err=True)
+
+
+def _show_rows(root, runs, preset, seeds, output, span, steps, seed, data_dir) -> None:
+    """``dbench show RUN1 RUN2 ...`` / ``--preset``: one PNG, a row per run."""
+    import hashlib
+
+    from dbench.engine.store import find_record
+    from dbench.reporting.figure_grid import latent_rows, run_label
+    from dbench.reporting.plots import save
+
+    if preset:
+        rows, name = _preset_rows(root, preset, seeds, data_dir), f"{Path(preset).stem}-rows"
+    else:
+        records = [find_record(root, run) for run in runs]
+        rows = [(r, run_label(r, records)) for r in records]
+        ids = "|".join(r["run_id"] for r in records)
+        name = f"rows-{hashlib.sha256(ids.encode()).hexdigest()[:8]}"
+    with _warnings_to_stderr():
+        fig = latent_rows(
+            rows, root, data_dir, span=4.0 if span is None else span, steps=steps, seed=seed
+        )
+    path = output if output.suffix.lower() == ".png" else output / f"{name}.png"
+    typer.echo(f"wrote {save(fig, path)} ({len(rows)} rows)")
+
+
+def _preset_rows(root, preset, seeds, data_dir) -> list:
+    """(record, label) of every run of ``preset`` (as ``dbench sweep --preset`` names it, with
+    the preset's settings) that has a record under ``root``, in the preset's order."""
+    from dbench.engine.resolve import resolve_run
+    from dbench.engine.store import read_record, record_path
+    from dbench.sweep.plan import expand, parse_seeds
+    from dbench.sweep.presets import load_preset, preset_requests
+
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    requests = preset_requests(load_preset(preset), seeds=seed_list)
+    rows, missing = [], []
+    for plan in expand(requests, data_dir=data_dir, results_dir=str(root)):
+        path = record_path(root, resolve_run(plan.config).run_id)
+        if path.is_file():
+            rows.append((read_record(path), plan.label))
+        else:
+            missing.append(plan.label)
+    if not rows:
+        raise UserError(
+            f"no run of preset {preset!r} is recorded under {root} (run dbench sweep --preset "
+            f"{preset}; runs made with --set or --steps: give their ids)"
+        )
+    if missing:
+        typer.echo(
+            f"note: {len(missing)} of the preset's runs have no record (such as {missing[0]!r}); "
+            "--seeds narrows the preset",
+            err=True,
+        )
+    return rows
 
 
 def report(
