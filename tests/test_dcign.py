@@ -144,6 +144,18 @@ def test_encode_is_the_unclamped_mean_and_save_load_round_trips(tmp_path):
     assert model.decode(z).shape == (10, 1, 16, 16)
 
 
+def test_loading_a_plain_vae_state_as_dcign_is_one_line(tmp_path):
+    from dbench.models.vae_family import BetaVAE
+
+    vae = BetaVAE(latent_dim=4)
+    vae.loop = LoopSettings(eval_sample=8)
+    vae.fit(TinyShapes(), np.random.default_rng(0), _ctx(steps=1))
+    vae.save(tmp_path / "vae.state")
+    with pytest.raises(UserError, match="no DC-IGN factor groups") as err:
+        DCIGN().load(tmp_path / "vae.state")
+    assert "\n" not in str(err.value)
+
+
 def test_same_seed_same_weights_and_exact_resume(tmp_path):
     sim = TinyShapes()
     whole = _model().fit(sim, np.random.default_rng(3), _ctx())

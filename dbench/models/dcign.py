@@ -187,15 +187,11 @@ class DCIGN(VAE):
             "invariance_weight": self.invariance_weight,
         }
 
-    def load(self, path: Path) -> DCIGN:
-        """The latent size comes from the saved record of factor groups; the VAE's loader
-        then rebuilds the nets (and reports any problem with the file in one line)."""
+    def _sizes_from(self, state: dict[str, Any], path: Path) -> None:
+        """The latent size follows from the saved factor groups (set in ``setup``)."""
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
             groups = state["fit_info"]["factor_groups"]
             self.factor_groups_ = {str(k): [int(i) for i in v] for k, v in groups.items()}
-            self.latent_dim = sum(len(v) for v in self.factor_groups_.values())
-        except Exception:  # noqa: BLE001 - VAE.load reads the file again and says what is wrong
-            pass
-        super().load(path)
-        return self
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UserError(f"{path} holds no DC-IGN factor groups: not a dcign state") from None
+        self.latent_dim = sum(len(v) for v in self.factor_groups_.values())

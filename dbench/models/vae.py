@@ -239,6 +239,7 @@ class VAE(BaseModel):
         state = load_torch(path, _FORMAT, "cannot load model state from")
         self.obs_shape_ = tuple(state["obs_shape"])
         self.decoder_kind_ = state["decoder_kind"]
+        self._sizes_from(state, path)
         self._build("cpu", None)
         self._extra_modules("cpu", None)
         try:
@@ -251,6 +252,9 @@ class VAE(BaseModel):
             ) from None
         self.fit_info_ = state["fit_info"]
         return self
+
+    def _sizes_from(self, state: dict[str, Any], path: Path) -> None:
+        """Sizes a subclass learns in ``setup`` (DC-IGN's latent groups), from a saved state."""
 
     def _extra_modules(self, device: Any, gen: torch.Generator | None) -> None:
         """Nets beyond encoder and decoder (FactorVAE's discriminator)."""
