@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/metric_bounds.py --fast          # the fast presets
     .venv/bin/python benchmarks/metric_bounds.py --metrics mig,sap --seeds 5
     .venv/bin/python benchmarks/metric_bounds.py --metrics irs,mig_sup,dcimig,jemmig,infomec
+    .venv/bin/python benchmarks/metric_bounds.py --metrics dci --reps "ground truth,rotated" \
+        --set dci.importance=lgbm --set dci.num_train=2000 --seeds 5
 
 No images are needed: the representations are functions of the factors on dSprites' grid
 (3 x 6 x 40 x 32 x 32), so this measures each metric's own range, not a model:
@@ -14,6 +16,8 @@ No images are needed: the representations are functions of the factors on dSprit
 - constant: 10 zeros.
 
 Each cell is mean +- std over seeds (metric streams as in ``run_one``: ``stream_rng``).
+``--set METRIC.KEY=VALUE`` (repeatable) changes one metric's setting; ``--reps`` picks
+representations.
 Prints a Markdown table; ``--csv FILE`` also writes the raw per-seed scores.
 """
 
@@ -29,6 +33,7 @@ from dbench.contracts import Observations
 from dbench.datasets.base import GridSimulator
 from dbench.engine.representation import Representation
 from dbench.engine.resolve import stream_rng
+from dbench.engine.settings import parse_items
 from dbench.registry import METRICS
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
@@ -87,7 +92,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--fast", action="store_true", help="use every metric's fast preset")
     parser.add_argument("--csv", help="also write per-seed scores here")
+    parser.add_argument("--set", action="append", default=[], help="METRIC.KEY=VALUE")
+    parser.add_argument("--reps", help="comma-separated representations (default: all)")
     args = parser.parse_args()
+    per_metric: dict[str, dict] = {}
+    for key, value in parse_items(args.set).items():
+        metric_name, _, setting = key.partition(".")
+        per_metric.setdefault(metric_name, {})[setting] = value
 
     sim = DSpritesGrid()
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
@@ -95,11 +106,14 @@ def main() -> None:
     rows: list[dict] = []
     for seed in range(args.seeds):
         for rep_name, encode in representations(sim, seed).items():
+            if args.reps and rep_name not in args.reps.split(","):
+                continue
             rep = Representation(sim, encode)  # one pass shared by all metrics, as in a run
             for name in names:
                 t0 = time.perf_counter()
                 fn = METRICS.get(name)
-                out = fn(sim, rep, stream_rng(seed, f"metric:{name}"), **settings)
+                own = {**settings, **per_metric.get(name, {})}
+                out = fn(sim, rep, stream_rng(seed, f"metric:{name}"), **own)
                 took = time.perf_counter() - t0
                 print(f"seed {seed} {rep_name:12s} {name:16s} {took:7.1f}s", flush=True)
                 for key, value in out.items():
@@ -110,8 +124,9 @@ def main() -> None:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    columns = list(representations(sim, 0))
+    columns = [c for c in representations(sim, 0) if any(r["rep"] == c for r in rows)]
     mode = "fast presets" if args.fast else "default settings"
+    mode += "".join(f", {item}" for item in args.set)
     print(f"\n{mode}, mean ± std over {args.seeds} seed(s); ↓ = lower is better\n")
     print("| metric.score | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/metric_speed.py                       # PCA on dSprites
     .venv/bin/python benchmarks/metric_speed.py --run RUN_ID --results-dir results
     .venv/bin/python benchmarks/metric_speed.py --fast --metrics mig,sap
+    .venv/bin/python benchmarks/metric_speed.py --dci-only --dci-num-train 2000   # DCI arm only
 
 Both arms run in the same process on the same fitted model, with the same metric settings and
 random streams (``stream_rng(seed, "metric:NAME")``, as ``run_one``):
@@ -30,6 +31,8 @@ from pathlib import Path
 from dbench.contracts import FitContext
 from dbench.engine.representation import Representation
 from dbench.engine.resolve import make_dataset, stream_rng
+from dbench.metrics._sampling import sample_codes
+from dbench.metrics.dci import cpu_budget, dci_from_codes
 from dbench.registry import METRICS, MODELS
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
@@ -76,6 +79,51 @@ def run_suite(sim, reps, names, seed, settings):
     return scores, seconds
 
 
+def dci_arm(sim, rep, seed, settings, num_train=None):
+    """DCI alone: the default backend serial vs parallel vs LightGBM, same codes, same seed."""
+    spec = METRICS.get("dci")
+    resolved = spec.resolved({**settings, **({"num_train": num_train} if num_train else {})})
+    rng = stream_rng(seed, "metric:dci")  # drawn as the metric draws: train, test, tree seed
+    v_train, z_train = sample_codes(sim, rep, rng, resolved["num_train"])
+    v_test, z_test = sample_codes(sim, rep, rng, resolved["num_test"])
+    tree_seed = int(rng.integers(2**31 - 1))
+    cpus = cpu_budget()
+    arms = [(f"{b} serial", b, 1) for b in ("gbt", "lgbm")]
+    arms[1:1] = [(f"gbt parallel ({cpus} CPUs)", "gbt", None)]
+    arms += [(f"lgbm parallel ({cpus} CPUs)", "lgbm", None)]
+    print(
+        f"DCI alone: num_train {resolved['num_train']}, num_test {resolved['num_test']}, "
+        f"n_estimators {resolved['n_estimators']}, {cpus} CPUs available"
+    )
+    rows = []
+    for label, importance, n_jobs in arms:
+        t0 = time.perf_counter()
+        out = dci_from_codes(
+            v_train,
+            z_train,
+            v_test,
+            z_test,
+            tree_seed,
+            importance=importance,
+            n_estimators=resolved["n_estimators"],
+            n_jobs=n_jobs,
+        )
+        rows.append((label, time.perf_counter() - t0, out))
+        print(f"  {label:28s} {rows[-1][1]:8.1f}s", flush=True)
+    keys = list(rows[0][2])
+    print("\n| DCI backend | wall (s) | gbt serial / this | " + " | ".join(keys) + " |")
+    print("|---" * (3 + len(keys)) + "|")
+    for label, wall, out in rows:
+        scores = " | ".join(f"{out[k]:.4f}" for k in keys)
+        print(f"| {label} | {wall:.1f} | {rows[0][1] / wall:.2f}x | {scores} |")
+    for backend in ("gbt", "lgbm"):
+        serial, parallel = (out for label, _, out in rows if label.startswith(backend))
+        same = serial == parallel
+        print(f"{backend}: serial and parallel scores identical: {same}")
+        if not same:
+            print(f"  serial {serial}\n  parallel {parallel}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--metrics", default=",".join(BUILTIN))
@@ -85,6 +133,8 @@ def main() -> None:
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--pca-samples", type=int, default=10_000)
+    parser.add_argument("--dci-only", action="store_true", help="only the DCI backend arm")
+    parser.add_argument("--dci-num-train", type=int, help="the DCI arm's num_train")
     args = parser.parse_args()
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     settings = {"fast": True} if args.fast else {}
@@ -97,6 +147,9 @@ def main() -> None:
     model, what = load_model(args, sim)
     print(f"model: {what}; metrics: {', '.join(names)}; settings: {settings or 'defaults'}")
 
+    if args.dci_only:
+        dci_arm(sim, Representation(sim, model.encode), args.seed, settings, args.dci_num_train)
+        return
     timed_shared = TimedEncoder(model.encode)
     shared = Representation(sim, timed_shared)
     print("shared representation (one pass for the suite):")
@@ -155,6 +208,9 @@ def main() -> None:
         diff = max(abs(shared_scores[n][k] - naive_scores[n][k]) for k in shared_scores[n])
         if diff:
             print(f"  {n}: largest score difference between arms {diff:.2e}")
+    if "dci" in names:  # the suite's slowest metric: its backends, on the cached codes
+        print()
+        dci_arm(sim, shared, args.seed, settings, args.dci_num_train)
 
 
 if __name__ == "__main__":

@@ -51,19 +51,21 @@ def _macro_auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
     """Mean one-vs-rest ROC AUC over the classes that have positives and negatives in ``y``.
 
     Small samples can miss a class in train or test; sklearn's ``roc_auc_score`` would then
-    raise, so such classes are skipped (a class unseen in training has probability 0).
+    raise, so such classes are skipped (a class unseen in training has probability 0). One
+    multilabel ``roc_auc_score`` call (``average=None``) scores every class, column by column.
     """
     from sklearn.metrics import roc_auc_score
 
-    aucs = []
-    for c in np.unique(y):
-        positive = y == c
-        if positive.all():
-            continue
-        column = np.flatnonzero(classes == c)
-        score = proba[:, column[0]] if len(column) else np.zeros(len(y))
-        aucs.append(roc_auc_score(positive, score))
-    return float(np.mean(aucs)) if aucs else 0.5
+    present = np.unique(y)
+    if len(present) < 2:
+        return 0.5  # one class only: no class has negatives
+    column = {c: i for i, c in enumerate(classes.tolist())}
+    scores = np.zeros((len(y), len(present)))
+    for j, c in enumerate(present.tolist()):
+        if c in column:
+            scores[:, j] = proba[:, column[c]]
+    onehot = (y[:, None] == present[None, :]).astype(np.int64)
+    return float(np.mean(roc_auc_score(onehot, scores, average=None)))
 
 
 def _explicitness(z_train, v_train, z_test, v_test, seed) -> tuple[float, float]:
