@@ -49,7 +49,7 @@ from dbench.models.infogan_nets import Critic, Generator
 from dbench.models.nets import init_weights
 from dbench.models.precision import autocast
 from dbench.models.state import load_torch, save_torch
-from dbench.models.training import LoopSettings, Step, fit
+from dbench.models.training import LoopSettings, Step, adam, fit
 
 #: sized for about 5 minutes of training on dSprites on a 2-core CPU: one step (a generator
 #: pass, three critic passes and two backward passes) measured 2.4-3.5x a beta-VAE step,
@@ -176,8 +176,8 @@ class InfoGAN(BaseModel):
         self.obs_shape_ = tuple(int(s) for s in sim.observation_shape)
         self._build(device, gen)
         self._optimizers = {
-            "discriminator": torch.optim.Adam(self.critic_.parameters(), lr=self.lr_d, betas=BETAS),
-            "generator": torch.optim.Adam(self.generator_.parameters(), lr=self.lr_g, betas=BETAS),
+            "discriminator": adam(self.critic_.parameters(), lr=self.lr_d, betas=BETAS),
+            "generator": adam(self.generator_.parameters(), lr=self.lr_g, betas=BETAS),
         }
 
     def state_modules(self) -> dict[str, nn.Module]:

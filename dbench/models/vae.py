@@ -34,7 +34,7 @@ from dbench.models.base import BaseModel
 from dbench.models.nets import ARCHS, build_nets, init_weights
 from dbench.models.precision import autocast
 from dbench.models.state import load_torch, save_torch
-from dbench.models.training import LoopSettings, Step, fit, maybe_compile
+from dbench.models.training import LoopSettings, Step, adam, fit, maybe_compile
 
 DEFAULT_BUDGET = Budget(steps=5000, batch_size=64)
 PAPER_BUDGET = Budget(steps=300_000, batch_size=64)
@@ -123,7 +123,7 @@ class VAE(BaseModel):
 
     def _adam(self, *modules: nn.Module, **kwargs: Any) -> torch.optim.Adam:
         params = [p for m in modules for p in m.parameters()]
-        return torch.optim.Adam(params, lr=kwargs.pop("lr", self.lr), **kwargs)
+        return adam(params, lr=kwargs.pop("lr", self.lr), **kwargs)
 
     def state_modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder_, "decoder": self.decoder_}
