@@ -241,7 +241,17 @@ def test_presets_load_and_unknown_ones_list_the_available():
     assert {"higgins2017", "beta_sweep"} <= set(available_presets())
     preset = load_preset("higgins2017")
     models = [r["model"] for r in preset["runs"]]
-    assert models == ["oracle", "raw", "pca", "ica", "vae_untrained", "vae", "betavae"]
+    assert models == [
+        "oracle",
+        "raw",
+        "pca",
+        "ica",
+        "vae_untrained",
+        "vae",
+        "betavae",
+        "infogan",
+        "dcign",
+    ]
     requests = preset_requests(preset, seeds=[0], settings={"pca.n_samples": 300})
     pca = next(r for r in requests if r.model == "pca")
     assert pca.seeds == [0]
