@@ -557,3 +557,16 @@ def test_empty_results_dir_says_so(tmp_path):
     assert leaderboard(tmp_path).empty
     result = CliRunner().invoke(app, ["leaderboard", "--results-dir", str(tmp_path)])
     assert result.exit_code == 0 and "no runs recorded" in result.output
+
+
+def test_training_option_adds_the_reconstruction_loss_mean_and_std(tmp_path):
+    write(
+        tmp_path,
+        *(record(f"r{s}", seed=s, training={"recon_loss": 100.0 + 2 * s}) for s in range(3)),
+        record("p0", model="pca", training={}),
+    )
+    board = leaderboard(tmp_path)
+    text = render(board, "markdown", training=True)
+    assert "recon. loss ↓" in text
+    assert "102.0 ± 2.0" in text  # 100, 102, 104: mean 102, sample std 2
+    assert "recon. loss" not in render(board, "markdown")  # only when asked

@@ -61,6 +61,10 @@ def leaderboard(
         bool,
         typer.Option("--long", help="csv/json: one row per configuration x score."),
     ] = False,
+    training: Annotated[
+        bool,
+        typer.Option("--training", help="Also the end-of-training reconstruction loss."),
+    ] = False,
     output: Annotated[Path | None, output_option("Write to FILE (default: the terminal).")] = None,
     compare: Annotated[
         str | None,
@@ -92,7 +96,7 @@ def leaderboard(
     width = shutil.get_terminal_size((200, 24)).columns
     if not compare:
         board = aggregate(runs, meta, metric)
-        text = render(board, fmt, width=width, all_scores=all_scores, long=long)
+        text = render(board, fmt, width=width, all_scores=all_scores, long=long, training=training)
     else:
         table = comparison(runs, meta, compare)  # ranked by the published table's metric
         if table.attrs.get("note"):

@@ -159,7 +159,9 @@ def leaderboard(
     ``steps``, ``batch_size``, ``precision`` (of training; None for models that do not
     train with torch), ``n`` (runs), ``seeds``, ``run_ids`` and for each score
     ``<metric>.<score>`` the columns ``.mean``, ``.std`` (sample std; NaN for one run) and
-    ``.n``. Private ``_``-prefixed columns hold the configuration keys. ``attrs`` hold
+    ``.n``; ``recon_loss_mean`` and ``recon_loss_std``: the end-of-training reconstruction
+    loss (NaN for models without one). Private ``_``-prefixed columns hold the configuration
+    keys. ``attrs`` hold
     ``rank_by`` (the headline column), ``lower_is_better``, ``metrics`` (meta per metric) and
     ``skipped`` (messages for records that could not be read; each is also warned about).
     """
@@ -229,6 +231,9 @@ def aggregate(
             row[f"{col}.mean"] = values.mean() if len(values) else math.nan
             row[f"{col}.std"] = values.std(ddof=1) if len(values) > 1 else math.nan
             row[f"{col}.n"] = len(values)
+        recon = group["recon_loss"].dropna()  # end of training; shown by --training
+        row["recon_loss_mean"] = recon.mean() if len(recon) else math.nan
+        row["recon_loss_std"] = recon.std(ddof=1) if len(recon) > 1 else math.nan
         row.update({c: first[c] for c in PRIVATE})
         row["_protocol"] = group["_protocol"].iloc[0]
         rows.append(row)

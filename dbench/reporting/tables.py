@@ -64,8 +64,11 @@ def _arrow(meta: dict[str, Any], col: str) -> str:
     return " ↓" if score in meta[metric].get("lower_is_better", []) else " ↑"
 
 
-def dataset_tables(board: pd.DataFrame, all_scores: bool = False) -> list[Shown]:
-    """The leaderboard as one display table per dataset (and data variant), ranks 1..n."""
+def dataset_tables(
+    board: pd.DataFrame, all_scores: bool = False, training: bool = False
+) -> list[Shown]:
+    """The leaderboard as one display table per dataset (and data variant), ranks 1..n;
+    ``training`` adds the end-of-training reconstruction loss (mean ± std)."""
     from dbench.reporting.aggregate import headline_columns
 
     meta = board.attrs.get("metrics", {})
@@ -77,6 +80,11 @@ def dataset_tables(board: pd.DataFrame, all_scores: bool = False) -> list[Shown]
     for key, rows in board.groupby("_table", sort=False):
         rows = rows.reset_index(drop=True)
         shown = _one_table(rows, scores, meta, all_scores, rank_by, lower)
+        if training and "recon_loss_mean" in rows and rows["recon_loss_mean"].notna().any():
+            shown.frame["recon. loss ↓"] = [
+                mean_std(m, sd, digits=1)
+                for m, sd in zip(rows["recon_loss_mean"], rows["recon_loss_std"], strict=True)
+            ]
         shown.key = str(key)
         tables.append(shown)
     return tables
@@ -147,6 +155,7 @@ def render(
     *,
     all_scores: bool = False,
     long: bool = False,
+    training: bool = False,
 ) -> str:
     """A leaderboard in one of :data:`FORMATS`; CSV and JSON are tidy and keep full precision
     (``long``: one row per configuration x score)."""
@@ -159,7 +168,7 @@ def render(
         return csv_text(frame) if fmt == "csv" else json_text(frame)
     if board.empty:
         return "no runs\n"
-    tables = dataset_tables(board, all_scores)
+    tables = dataset_tables(board, all_scores, training)
     if fmt == "markdown":
         return "\n".join(
             f"### {t.title}\n\n{markdown(t.frame)}\n{t.caption}\n" for t in tables
