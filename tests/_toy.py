@@ -1,4 +1,5 @@
-"""Tiny grid simulators for the training-loop and VAE tests (stand-ins for dSprites)."""
+"""Tiny grid simulators for the training-loop and VAE tests (stand-ins for dSprites), and
+dSprites' factor grid without images for the metric tests."""
 
 from __future__ import annotations
 
@@ -65,3 +66,14 @@ class ToyGrey(ToySquares):
 
     def compact_table(self, device: str = "cpu") -> None:
         return None
+
+
+class DSpritesFactors(GridSimulator):
+    """dSprites' factor grid without images: rendering is an error here."""
+
+    name = "dsprites_factors"
+    factor_names = ("shape", "scale", "orientation", "posX", "posY")
+    factor_sizes = (3, 6, 40, 32, 32)
+
+    def sim(self, v, w=None):
+        raise AssertionError("these tests must never render an image")

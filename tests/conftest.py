@@ -25,6 +25,17 @@ def _isolated_roots(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny nets: one thread is ten times faster than two fighting over busy cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class ToyBars(GridSimulator):
     """A tiny binary simulator for core tests: a bar whose row and length are the factors."""
 

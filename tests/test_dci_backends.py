@@ -21,24 +21,13 @@ import numpy as np
 import pytest
 
 from dbench.contracts import Observations
-from dbench.datasets.base import GridSimulator
 from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
+from tests._toy import DSpritesFactors
 
 SEEDS = (0, 1, 2)
 SCORES = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
-
-
-class DSpritesFactors(GridSimulator):
-    """dSprites' factor grid without images: rendering is an error here."""
-
-    name = "dsprites_factors"
-    factor_names = ("shape", "scale", "orientation", "posX", "posY")
-    factor_sizes = (3, 6, 40, 32, 32)
-
-    def sim(self, v, w=None):
-        raise AssertionError("these tests must never render an image")
 
 
 SIZES = np.array(DSpritesFactors.factor_sizes)

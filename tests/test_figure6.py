@@ -17,13 +17,7 @@ TINY = ("--model", "betavae", "--dataset", "emnist_letters", "--steps", "20", "-
 TINY_2D = (*TINY, "--set", "latent_dim=2", "--set", "arch=mlp")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one thread is ten times faster than two fighting over busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _dbench(*args: str) -> None:

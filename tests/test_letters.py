@@ -14,14 +14,7 @@ import torch
 from dbench.errors import UserError
 from dbench.models.nets import MLP_HIDDEN, build_nets, mlp_hidden
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one thread is ten times faster than two fighting over busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _letters(**kwargs):

@@ -302,7 +302,7 @@ def test_run_mistakes_are_one_line_and_leave_nothing(capsys, tmp_path, extra, ne
 
 def test_exclude_factors_list_is_accepted_from_set(capsys, tmp_path):
     code, _, err = cli(
-        capsys, "run", *TINY, '--set=higgins.exclude_factors=[]', "--results-dir", str(tmp_path)
+        capsys, "run", *TINY, "--set=higgins.exclude_factors=[]", "--results-dir", str(tmp_path)
     )
     assert code == 0, err
 
