@@ -196,4 +196,4 @@ def test_defaults():
         "lr": 5e-4,
         "compile": "auto",
     }
-    assert DCIGN.default_budget == Budget(steps=1800, batch_size=64)
+    assert DCIGN.default_budget == Budget(steps=5000, batch_size=64)

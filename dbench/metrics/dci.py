@@ -106,7 +106,7 @@ def cpu_budget() -> int:
     return allowed
 
 
-def _classifier(importance: str, n_estimators: int, seed: int, threads: int):
+def _classifier(importance: str, n_estimators: int, seed: int, threads: int, n_train: int):
     if importance == "gbt":
         from sklearn.ensemble import GradientBoostingClassifier
 
@@ -115,12 +115,18 @@ def _classifier(importance: str, n_estimators: int, seed: int, threads: int):
 
     # GradientBoostingClassifier's defaults (learning rate 0.1, depth 3, leaves down to one
     # sample, no subsampling) in LightGBM; deterministic: the same trees for any thread count.
+    # As many bins as training codes, one code allowed per bin: thresholds between every pair
+    # of distinct values, as the exact trees search. With LightGBM's 255 bins of at least 3
+    # codes, train informativeness on 2,000 rotated dSprites codes was 0.985 against the exact
+    # backend's 0.995; with exact thresholds 0.993, for 1.7x the fit time (benchmarks/README).
     return lightgbm.LGBMClassifier(
         n_estimators=n_estimators,
         learning_rate=0.1,
         max_depth=3,
         num_leaves=8,
         min_child_samples=1,
+        max_bin=max(255, n_train),
+        min_data_in_bin=1,
         importance_type="gain",
         random_state=seed,
         n_jobs=threads,
@@ -135,7 +141,7 @@ def _fit_factor(importance, x_train, y_train, x_test, y_test, n_estimators, seed
     if len(np.unique(y_train)) < 2:
         # Nothing to classify (the factor never varied in the sample): no importance.
         return np.zeros(x_train.shape[1]), 1.0, float(np.mean(y_test == y_train[0]))
-    model = _classifier(importance, n_estimators, seed, threads)
+    model = _classifier(importance, n_estimators, seed, threads, len(x_train))
     model.fit(x_train, y_train)
     column = np.abs(np.asarray(model.feature_importances_, dtype=np.float64))
     if importance == "lgbm" and column.sum() > 0:
