@@ -14,6 +14,12 @@ def check_positive_int(name: str, value: Any) -> int:
     return value
 
 
+def check_nonnegative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UserError(f"{name} must be an integer >= 0; got {value!r}")
+    return value
+
+
 def check_number(name: str, value: Any, *, low: float = 0.0, strict: bool = False) -> float:
     """A finite number >= ``low`` (> ``low`` when ``strict``)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

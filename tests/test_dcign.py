@@ -43,6 +43,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(**kwargs) -> DCIGN:
+    kwargs.setdefault("warmup_steps", 2)  # both phases within a few steps
     m = DCIGN(**kwargs)
     m.loop = FAST
     return m
@@ -99,7 +100,7 @@ def test_labelled_data_is_refused_in_one_line():
 
 def test_each_batch_varies_one_factor_and_fixes_the_rest():
     sim = Recording()
-    model = _model().fit(sim, np.random.default_rng(0), _ctx(steps=12))
+    model = _model(warmup_steps=0).fit(sim, np.random.default_rng(0), _ctx(steps=12))
     batches = sim.batches[:12]  # training batches come first; evaluation samples follow
     varied = set()
     for v in batches:
@@ -108,6 +109,36 @@ def test_each_batch_varies_one_factor_and_fixes_the_rest():
         varied.update(moving)
     assert len(varied) >= 3  # the factor is chosen afresh every step
     assert model.latent_dim == 4 and model.fit_info_["factor_groups"]["posY"] == [3]
+
+
+def test_warmup_steps_are_plain_vae_steps_then_one_factor_batches():
+    sim = Recording()
+    model = _model(warmup_steps=3)
+    seen = []
+    step_batch = DCIGN.batch
+
+    def batch(self, step):  # which steps asked for a one-factor batch
+        seen.append(step.index)
+        return step_batch(self, step)
+
+    model.batch = batch.__get__(model)
+    model.fit(sim, np.random.default_rng(0), _ctx(steps=7))
+    assert seen == [3, 4, 5, 6]
+    # Factors that vary in each batch ``sim`` rendered: three i.i.d. warm-up batches (all four
+    # vary), then the four one-factor batches (the evaluation sample comes last).
+    moving = [sum(len(np.unique(v[:, k])) > 1 for k in range(v.shape[1])) for v in sim.batches]
+    assert moving[:7] == [4, 4, 4, 1, 1, 1, 1]
+    assert model.fit_info_["warmup_steps"] == 3
+
+
+def test_warmup_changes_the_trained_weights():
+    def trained(warmup):
+        m = _model(warmup_steps=warmup)
+        return _weights(m.fit(TinyShapes(), np.random.default_rng(0), _ctx(steps=4)))
+
+    a, b, c = trained(0), trained(2), trained(2)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(b[k], c[k]) for k in b)
 
 
 def test_nuisance_is_shared_by_the_batch():
@@ -178,6 +209,8 @@ def test_same_seed_same_weights_and_exact_resume(tmp_path):
     [
         ({"latents_per_factor": 0}, "latents_per_factor"),
         ({"invariance_weight": -1.0}, "invariance_weight"),
+        ({"warmup_steps": -1}, "warmup_steps"),
+        ({"warmup_steps": 2.5}, "warmup_steps"),
         ({"arch": "vgg"}, "arch"),
     ],
 )
@@ -191,6 +224,7 @@ def test_defaults():
         "latents_per_factor": 1,
         "beta": 1.0,
         "invariance_weight": 1.0,
+        "warmup_steps": 500,
         "arch": "burgess",
         "decoder": "auto",
         "lr": 5e-4,

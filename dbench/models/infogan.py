@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dbench.checks import check_number, check_positive_int
+from dbench.checks import check_nonnegative_int, check_number, check_positive_int
 from dbench.contracts import Budget, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models.base import BaseModel
@@ -117,9 +117,7 @@ class InfoGAN(BaseModel):
                 f"n_cat must be 0 (no categorical code) or an integer >= 2; got {n_cat!r}"
             )
         self.n_cat = n_cat
-        if isinstance(noise_dim, bool) or not isinstance(noise_dim, int) or noise_dim < 0:
-            raise UserError(f"noise_dim must be an integer >= 0; got {noise_dim!r}")
-        self.noise_dim = noise_dim
+        self.noise_dim = check_nonnegative_int("noise_dim", noise_dim)
         self.lambda_cont = check_number("lambda_cont", lambda_cont)
         self.lambda_cat = check_number("lambda_cat", lambda_cat)
         self.lr_d = check_number("lr_d", lr_d, strict=True)
