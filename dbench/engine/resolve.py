@@ -50,15 +50,25 @@ def identity_hash(identity: dict[str, Any]) -> str:
 
 
 def run_identity(
-    config: RunConfig, budget: Budget, source: str, metrics: list[str], precision: str
+    config: RunConfig,
+    budget: Budget,
+    source: str,
+    metrics: list[str],
+    precision: str,
+    revision: int = 1,
 ) -> dict:
     """What makes two runs the same run (and so share a run id).
 
     ``precision`` is the resolved training precision of a model trained by dbench's loop
     (None for others); it joins the identity only when it is not float32, so fp32 runs keep
-    the ids they had before precision was an option.
+    the ids they had before precision was an option. ``revision`` is the model class's
+    ``revision`` attribute: a model whose defaults or training procedure changed bumps it, so
+    runs of the new procedure never take the ids (and the records and checkpoints) of the
+    old one; it joins the identity from 2 on, so models never revised keep their ids.
     """
     extra = {"precision": precision} if precision not in (None, "float32") else {}
+    if revision != 1:
+        extra["model_revision"] = revision
     return {
         **extra,
         "model": config.model,
@@ -138,7 +148,10 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     budget = config.budget.resolved(getattr(model, "default_budget", Budget()))
     dataset_info = sim.describe()
     precision = training_precision(config, model)
-    identity = run_identity(config, budget, str(dataset_info.get("source")), metrics, precision)
+    revision = int(getattr(model, "revision", 1))
+    identity = run_identity(
+        config, budget, str(dataset_info.get("source")), metrics, precision, revision
+    )
     run_id = f"{config.dataset}-{config.model}-{identity_hash(identity)}-s{config.seed}"
     return ResolvedRun(
         config, sim, model, budget, metrics, specs, dataset_info, identity, run_id, precision

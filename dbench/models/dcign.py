@@ -63,12 +63,8 @@ from dbench.models import objectives as obj
 from dbench.models.training import Step
 from dbench.models.vae import VAE
 
-#: the VAE family's 5,000 steps. One-factor batches leave the VAE's mean-image plateau later
-#: than i.i.d. batches: on dSprites (fp32, seed 0, one batch logged every 200 steps) a plain
-#: VAE left it after about 500 steps, DC-IGN after about 1,200 (total KL under 0.3 nats
-#: before, 8-24 after; batch reconstruction losses 73-260 between steps 3,000 and 4,400). At
-#: the earlier default of 1,800 steps all three seeds were still on the plateau and scored
-#: at chance (README, Table 1).
+#: the VAE family's 5,000 steps (the first ``warmup_steps`` of them plain VAE steps); the
+#: earlier 1,800 steps without warm-up left all three Table 1 seeds on the plateau (docstring)
 DEFAULT_BUDGET = Budget(steps=5000, batch_size=64)
 
 
@@ -124,6 +120,9 @@ class DCIGN(VAE):
 
     default_budget = DEFAULT_BUDGET
     presets = {"default": DEFAULT_BUDGET}
+    #: 2: 500 warm-up steps and 5,000 steps by default; 1 (ids before the change): neither,
+    #: 1,800 steps. Part of the run id (dbench.engine.resolve.run_identity).
+    revision = 2
 
     def __init__(
         self,
