@@ -7,8 +7,12 @@
   the fast preset (600 train codes, 10 rounds). "Inside" is: the mean over seeds lies within
   two standard deviations of the exact backend's mean, plus 0.01 so that a spread of zero
   (ground truth) does not demand bit-equality. Train informativeness gets a wider, stated
-  allowance: the exact backend's train accuracy barely moves between seeds (sd about 0.003),
-  while histogram thresholds fit the training codes about 0.01 differently.
+  allowance: the exact backend's train accuracy barely moves between seeds (sd about 0.001),
+  and the two grow different trees (LightGBM ranks splits by hessian-weighted gain,
+  scikit-learn by Friedman's MSE on the residuals), most visibly in the first rounds: on
+  rotated codes at this preset (10 rounds) LightGBM fits the training codes 0.03 better
+  (0.873 against 0.843); at the metric's defaults (100 rounds, 2,000 codes) 0.002 worse
+  (0.994 against 0.996, benchmarks/README.md).
 - A backend name that is not offered is one line of UserError.
 
 The representations are functions of dSprites' factors (as in ``test_metrics.py``); nothing
@@ -126,7 +130,7 @@ def inside_spread(fast: np.ndarray, exact: np.ndarray, slack: float = 0.01) -> b
 def test_lgbm_scores_lie_inside_the_exact_seed_spread(backends, rep_name, score):
     exact = backends[(rep_name, "gbt")][score]
     fast = backends[(rep_name, "lgbm")][score]
-    slack = 0.03 if score == "informativeness_train" else 0.01
+    slack = 0.04 if score == "informativeness_train" else 0.01
     assert inside_spread(fast, exact, slack), (rep_name, score, fast, exact)
 
 
