@@ -26,7 +26,7 @@ class ToySquares(GridSimulator):
         s = self.size
         out = np.zeros((len(v), 1, s, s), dtype=np.uint8)
         side = s // 8 + 2 * v[:, 0]
-        step = (s - side.max()) // 7
+        step = (s - (s // 8 + 2 * (self.factor_sizes[0] - 1))) // 7  # the grid's largest side
         for i, (_, px, py) in enumerate(v):
             x0, y0 = px * step, py * step
             out[i, 0, y0 : y0 + side[i], x0 : x0 + side[i]] = 1

@@ -14,7 +14,7 @@ from dbench.errors import UserError
 from dbench.models.dcign import DCIGN, clamp_to_mean, factor_groups
 from dbench.models.training import CHECKPOINT, LoopSettings
 from dbench.testing import TinyShapes
-from tests._toy import ToyGrey
+from tests._toy import ToyGrey, ToySquares
 
 FAST = LoopSettings(log_every=2, report_every=2, checkpoint_every=4, eval_sample=16)
 
@@ -139,6 +139,26 @@ def test_warmup_changes_the_trained_weights():
     a, b, c = trained(0), trained(2), trained(2)
     assert any(not torch.equal(a[k], b[k]) for k in a)
     assert all(torch.equal(b[k], c[k]) for k in b)
+
+
+def test_batches_from_the_compact_table_are_the_rendered_ones():
+    # A grid with a table gathers the one-factor batch by grid index instead of rendering it:
+    # the same images, drawn by the same random calls.
+    model = _model()
+    model.setup(ToySquares(size=16), torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert model._table is not None
+
+    class StubStep:
+        batch_size = 10
+
+        def __init__(self):
+            self.gen = torch.Generator().manual_seed(5)
+
+    from_table = [model.batch(StubStep()) for _ in range(1)][0]
+    model._table = None
+    rendered = model.batch(StubStep())
+    assert from_table[1] == rendered[1]
+    assert torch.equal(from_table[0], rendered[0]) and from_table[0].sum() > 0
 
 
 def test_nuisance_is_shared_by_the_batch():
