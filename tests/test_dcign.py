@@ -131,6 +131,32 @@ def test_warmup_steps_are_plain_vae_steps_then_one_factor_batches():
     assert model.fit_info_["warmup_steps"] == 3
 
 
+def test_warmup_ends_when_the_average_kl_passes_warmup_kl_and_resumes_in_its_phase(tmp_path):
+    # A threshold any KL passes: the warm-up ends at the first check (step 50), long before
+    # its cap; a run interrupted after the switch resumes with one-factor batches, exactly.
+    sim = TinyShapes()
+    kw = dict(warmup_kl=1e-9, warmup_steps=1000)
+    ctx = dict(steps=60)
+    whole = _model(**kw).fit(sim, np.random.default_rng(3), _ctx(**ctx))
+    assert whole.fit_info_["warmup_ended_at"] == 50
+    high = _model(warmup_kl=1e9, warmup_steps=30).fit(sim, np.random.default_rng(3), _ctx(**ctx))
+    assert high.fit_info_["warmup_ended_at"] == 30  # never passed: the cap ends it
+
+    def crash_at(step, **_):
+        if step == 58:
+            raise Crash
+
+    with pytest.raises(Crash):
+        _model(**kw).fit(sim, np.random.default_rng(3), _ctx(workdir=tmp_path, report=crash_at, **ctx))
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["step"] == 56
+    resumed = _model(**kw).fit(
+        sim, np.random.default_rng(3), _ctx(workdir=tmp_path, resume=True, **ctx)
+    )
+    assert resumed.fit_info_["warmup_ended_at"] == 50
+    a, r = _weights(whole), _weights(resumed)
+    assert all(torch.equal(a[k], r[k]) for k in a)
+
+
 def test_warmup_changes_the_trained_weights():
     def trained(warmup):
         m = _model(warmup_steps=warmup)
@@ -231,6 +257,7 @@ def test_same_seed_same_weights_and_exact_resume(tmp_path):
         ({"invariance_weight": -1.0}, "invariance_weight"),
         ({"warmup_steps": -1}, "warmup_steps"),
         ({"warmup_steps": 2.5}, "warmup_steps"),
+        ({"warmup_kl": -1.0}, "warmup_kl"),
         ({"arch": "vgg"}, "arch"),
     ],
 )
@@ -244,7 +271,8 @@ def test_defaults():
         "latents_per_factor": 1,
         "beta": 1.0,
         "invariance_weight": 1.0,
-        "warmup_steps": 500,
+        "warmup_kl": 2.0,
+        "warmup_steps": 2500,
         "arch": "burgess",
         "decoder": "auto",
         "lr": 5e-4,
@@ -261,7 +289,7 @@ def test_the_revised_procedure_has_run_ids_of_its_own():
 
     kw = dict(dataset="blobs", metrics=["mig"], device="cpu", precision="fp32")
     run = resolve_run(RunConfig(model="dcign", **kw))
-    assert run.identity["model_revision"] == DCIGN.revision == 2
+    assert run.identity["model_revision"] == DCIGN.revision == 3
     source = str(run.dataset_info.get("source"))
     before = run_identity(run.config, run.budget, source, run.metrics, "float32")
     assert "model_revision" not in before and before != run.identity

@@ -17,20 +17,23 @@ Each training step (the paper's training with one transformation per mini-batch)
    mean_b ||h_b - mean(h)||^2`` over the clamped units, on the same per-image footing as the
    batch-averaged ELBO. Clamping applies to both the mean and the log variance of q(z|x).
 
-**Warm-up (dbench's addition, ``warmup_steps``, default 500; 0 is the paper's procedure).**
-The first ``warmup_steps`` steps are plain VAE steps on i.i.d. batches, nothing clamped; the
-one-factor batches follow. Why: a VAE first sits on a plateau where it decodes the mean image
-and its latents carry nothing, and one-factor batches leave it much later than i.i.d. ones.
-Each one-factor batch's shared content (everything but factor k) pushes the decoder towards
-that batch's common image, a large gradient that changes from batch to batch, while the
-signal that couples a latent to the image is only the variation of one factor. Measured on
-dSprites (fp32, batch 64): a plain VAE left the plateau after about 500 steps; DC-IGN without
-warm-up after about 1,200 steps (seed 0 of an experiment), after 2,200 (run seed 1) and not
-within 4,500 (run seed 0); at 1,800 steps all three seeds of the Table 1 preset still decoded
-the mean image and scored at chance. With 500 warm-up steps it left the plateau by step 800
-and at step 2,000 the x and y position latents were the ones assigned to them (their codes'
-spread in one-factor batches of their own factor 2.8 and 3.9, under 0.9 for every other
-latent). The clamping then moves what the warm-up learned into the assigned groups.
+**Warm-up (dbench's addition; ``warmup_kl=0, warmup_steps=0`` is the paper's procedure).**
+Training starts with plain VAE steps on i.i.d. batches, nothing clamped, until the VAE has
+left the plateau on which it decodes the mean image and its latents carry nothing: the
+warm-up ends at the first check (every 50 steps) where the moving average of the total KL
+(nats, over the batch; average over about the last 100 steps) exceeds ``warmup_kl``, or
+after ``warmup_steps`` steps at most. The one-factor batches follow; the step they started
+at is in the record (``fit_info["warmup_ended_at"]``) and in the checkpoint, so a resumed run
+continues in the same phase. Why: one-factor batches leave the plateau much later than
+i.i.d. ones, or not within the budget. Each one's shared content (everything but factor k)
+pushes the decoder towards that batch's common image, a large gradient that changes from
+batch to batch, while the signal that couples a latent to the image is the variation of one
+factor only. Measured on dSprites (fp32, batch 64): without warm-up, at 1,800 steps all
+three seeds of the Table 1 preset still decoded the mean image and scored at chance; at
+5,000 steps one of two seeds had left the plateau (at step 2,200); with a fixed 500-step
+warm-up, two of three seeds had not left it by step 2,700 (the plain VAE had not left it by
+step 500 either: across nine 5,000-step VAE and beta-VAE runs it left it between steps 300
+and 2,400). The clamping then moves what the warm-up learned into the assigned groups.
 
 One latent group per varying factor (factors with a single value, such as dSprites' colour,
 get none), ``latents_per_factor`` latents each (the paper: one per extrinsic factor), in the
@@ -63,8 +66,8 @@ from dbench.models import objectives as obj
 from dbench.models.training import Step
 from dbench.models.vae import VAE
 
-#: the VAE family's 5,000 steps (the first ``warmup_steps`` of them plain VAE steps); the
-#: earlier 1,800 steps without warm-up left all three Table 1 seeds on the plateau (docstring)
+#: the VAE family's 5,000 steps (the warm-up's plain VAE steps included); the earlier 1,800
+#: steps without warm-up left all three Table 1 seeds on the plateau (docstring)
 DEFAULT_BUDGET = Budget(steps=5000, batch_size=64)
 
 
@@ -112,24 +115,36 @@ def factor_groups(sim: Simulator, latents_per_factor: int) -> dict[str, list[int
     return {f: list(range(i * p, (i + 1) * p)) for i, f in enumerate(varying)}
 
 
+class WarmupPhase(torch.nn.Module):
+    """The warm-up's state, saved with the nets and in checkpoints: the moving average of the
+    KL and the step at which the one-factor batches began (-1: still warming up)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("kl_average", torch.zeros(()))
+        self.register_buffer("ended_at", torch.tensor(-1, dtype=torch.long))
+
+
 class DCIGN(VAE):
     """DC-IGN (Kulkarni et al. 2015): see the module docstring. Kwargs: ``latents_per_factor``
     (latents in each factor's group), ``beta`` (KL weight), ``invariance_weight`` (scale of the
-    clamped latents' gradient), ``warmup_steps`` (plain VAE steps first) and the VAE's
-    ``arch``, ``decoder``, ``lr``, ``compile``."""
+    clamped latents' gradient), ``warmup_kl`` and ``warmup_steps`` (the plain VAE warm-up:
+    until the average KL exceeds ``warmup_kl`` nats, at most ``warmup_steps`` steps) and the
+    VAE's ``arch``, ``decoder``, ``lr``, ``compile``."""
 
     default_budget = DEFAULT_BUDGET
     presets = {"default": DEFAULT_BUDGET}
-    #: 2: 500 warm-up steps and 5,000 steps by default; 1 (ids before the change): neither,
-    #: 1,800 steps. Part of the run id (dbench.engine.resolve.run_identity).
-    revision = 2
+    #: 3: warm-up until the KL passes ``warmup_kl``, 5,000 steps; 2: a fixed 500-step
+    #: warm-up; 1: no warm-up, 1,800 steps. Part of the run id (engine.resolve.run_identity).
+    revision = 3
 
     def __init__(
         self,
         latents_per_factor: int = 1,
         beta: float = 1.0,
         invariance_weight: float = 1.0,
-        warmup_steps: int = 500,
+        warmup_kl: float = 2.0,
+        warmup_steps: int = 2500,
         arch: str = "burgess",
         decoder: str = "auto",
         lr: float = 5e-4,
@@ -138,11 +153,12 @@ class DCIGN(VAE):
         self.latents_per_factor = check_positive_int("latents_per_factor", latents_per_factor)
         self.beta = check_number("beta", beta)
         self.invariance_weight = check_number("invariance_weight", invariance_weight)
+        self.warmup_kl = check_number("warmup_kl", warmup_kl)
         self.warmup_steps = check_nonnegative_int("warmup_steps", warmup_steps)
         # latent_dim follows from the dataset (one group per varying factor), set in setup
         self._common(1, arch, decoder, lr, compile)
 
-    def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:
+    def _setup_groups(self, sim: Simulator, device: torch.device) -> None:
         self.factor_groups_ = factor_groups(sim, self.latents_per_factor)
         names = list(sim.factor_names)
         self._factor_index = [names.index(f) for f in self.factor_groups_]
@@ -155,7 +171,6 @@ class DCIGN(VAE):
         if isinstance(sim, CompactStorable) and isinstance(sim, FiniteGrid):
             if not getattr(sim, "has_nuisance", False):
                 self._table = sim.compact_table(str(device))
-        super().setup(sim, device, gen)
 
     def batch(self, step: Step) -> tuple[torch.Tensor, int]:
         """A batch in which only one factor varies, and that factor's group number. All draws
@@ -185,9 +200,33 @@ class DCIGN(VAE):
         mask[list(self.factor_groups_.values())[group]] = True
         return mask
 
+    def _extra_modules(self, device: Any, gen: torch.Generator | None) -> None:
+        self.phase_ = WarmupPhase().to(device)
+
+    def state_modules(self) -> dict[str, torch.nn.Module]:
+        return {**super().state_modules(), "phase": self.phase_}
+
+    def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:
+        self._setup_groups(sim, device)
+        super().setup(sim, device, gen)
+        self._extra_modules(device, gen)
+
+    def _warming_up(self, step: Step) -> bool:
+        ended = int(self.phase_.ended_at)
+        if ended >= 0:
+            return step.index < ended
+        if step.index >= self.warmup_steps:
+            self.phase_.ended_at.fill_(step.index)
+            return False
+        return True
+
     def train_step(self, step: Step) -> dict[str, torch.Tensor]:
-        if step.index < self.warmup_steps:  # plain VAE steps on i.i.d. batches (docstring)
+        if self._warming_up(step):  # plain VAE steps on i.i.d. batches (module docstring)
             logs = super().train_step(step)
+            avg = self.phase_.kl_average
+            avg.mul_(0.99).add_(0.01 * logs["kl"].float())
+            if (step.index + 1) % 50 == 0 and float(avg) > self.warmup_kl:
+                self.phase_.ended_at.fill_(step.index + 1)
             return {**logs, "spread_clamped": torch.zeros_like(logs["kl"])}
         self.encoder_.train(), self.decoder_.train()
         x, group = self.batch(step)
@@ -220,7 +259,9 @@ class DCIGN(VAE):
             "factor_groups": self.factor_groups_,
             "latents_per_factor": self.latents_per_factor,
             "invariance_weight": self.invariance_weight,
+            "warmup_kl": self.warmup_kl,
             "warmup_steps": self.warmup_steps,
+            "warmup_ended_at": int(self.phase_.ended_at),
         }
 
     def _sizes_from(self, state: dict[str, Any], path: Path) -> None:
