@@ -147,7 +147,8 @@ def test_warmup_ends_when_the_average_kl_passes_warmup_kl_and_resumes_in_its_pha
             raise Crash
 
     with pytest.raises(Crash):
-        _model(**kw).fit(sim, np.random.default_rng(3), _ctx(workdir=tmp_path, report=crash_at, **ctx))
+        crashing = _ctx(workdir=tmp_path, report=crash_at, **ctx)
+        _model(**kw).fit(sim, np.random.default_rng(3), crashing)
     assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["step"] == 56
     resumed = _model(**kw).fit(
         sim, np.random.default_rng(3), _ctx(workdir=tmp_path, resume=True, **ctx)
