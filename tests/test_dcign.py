@@ -132,28 +132,29 @@ def test_warmup_steps_are_plain_vae_steps_then_one_factor_batches():
 
 
 def test_warmup_ends_when_the_average_kl_passes_warmup_kl_and_resumes_in_its_phase(tmp_path):
-    # A threshold any KL passes: the warm-up ends at the first check (step 50), long before
-    # its cap; a run interrupted after the switch resumes with one-factor batches, exactly.
+    # A threshold any KL passes: the warm-up ends at the first check that counts (step 200:
+    # the first window never does), long before its cap; a run interrupted after the switch
+    # resumes with one-factor batches, exactly.
     sim = TinyShapes()
     kw = dict(warmup_kl=1e-9, warmup_steps=1000)
-    ctx = dict(steps=60)
+    ctx = dict(steps=210)
     whole = _model(**kw).fit(sim, np.random.default_rng(3), _ctx(**ctx))
-    assert whole.fit_info_["warmup_ended_at"] == 50
-    high = _model(warmup_kl=1e9, warmup_steps=30).fit(sim, np.random.default_rng(3), _ctx(**ctx))
+    assert whole.fit_info_["warmup_ended_at"] == 200
+    high = _model(warmup_kl=1e9, warmup_steps=30).fit(sim, np.random.default_rng(3), _ctx(steps=40))
     assert high.fit_info_["warmup_ended_at"] == 30  # never passed: the cap ends it
 
     def crash_at(step, **_):
-        if step == 58:
+        if step == 206:
             raise Crash
 
     with pytest.raises(Crash):
         crashing = _ctx(workdir=tmp_path, report=crash_at, **ctx)
         _model(**kw).fit(sim, np.random.default_rng(3), crashing)
-    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["step"] == 56
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["step"] == 204
     resumed = _model(**kw).fit(
         sim, np.random.default_rng(3), _ctx(workdir=tmp_path, resume=True, **ctx)
     )
-    assert resumed.fit_info_["warmup_ended_at"] == 50
+    assert resumed.fit_info_["warmup_ended_at"] == 200
     a, r = _weights(whole), _weights(resumed)
     assert all(torch.equal(a[k], r[k]) for k in a)
 

@@ -20,9 +20,11 @@ Each training step (the paper's training with one transformation per mini-batch)
 **Warm-up (dbench's addition; ``warmup_kl=0, warmup_steps=0`` is the paper's procedure).**
 Training starts with plain VAE steps on i.i.d. batches, nothing clamped, until the VAE has
 left the plateau on which it decodes the mean image and its latents carry nothing: the
-warm-up ends at the first check (every 50 steps) where the moving average of the total KL
-(nats, over the batch; average over about the last 100 steps) exceeds ``warmup_kl``, or
-after ``warmup_steps`` steps at most. The one-factor batches follow; the step they started
+warm-up ends at the first multiple of 100 steps, from step 200 on, at which the total KL
+(nats, averaged over the batch and the last 100 steps) exceeds ``warmup_kl``, or after
+``warmup_steps`` steps at most. The first 100 steps never count: while the decoder learns
+the mean image the KL starts high (an average over 2 nats by step 50 in one run) before it
+falls onto the plateau. The one-factor batches follow; the step they started
 at is in the record (``fit_info["warmup_ended_at"]``) and in the checkpoint, so a resumed run
 continues in the same phase. Why: one-factor batches leave the plateau much later than
 i.i.d. ones, or not within the budget. Each one's shared content (everything but factor k)
@@ -115,13 +117,18 @@ def factor_groups(sim: Simulator, latents_per_factor: int) -> dict[str, list[int
     return {f: list(range(i * p, (i + 1) * p)) for i, f in enumerate(varying)}
 
 
+#: steps per KL average in the warm-up's check
+WARMUP_WINDOW = 100
+
+
 class WarmupPhase(torch.nn.Module):
-    """The warm-up's state, saved with the nets and in checkpoints: the moving average of the
-    KL and the step at which the one-factor batches began (-1: still warming up)."""
+    """The warm-up's state, saved with the nets and in checkpoints: the KL summed over the
+    current window of steps and the step at which the one-factor batches began (-1: still
+    warming up)."""
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("kl_average", torch.zeros(()))
+        self.register_buffer("kl_window_sum", torch.zeros(()))
         self.register_buffer("ended_at", torch.tensor(-1, dtype=torch.long))
 
 
@@ -223,10 +230,14 @@ class DCIGN(VAE):
     def train_step(self, step: Step) -> dict[str, torch.Tensor]:
         if self._warming_up(step):  # plain VAE steps on i.i.d. batches (module docstring)
             logs = super().train_step(step)
-            avg = self.phase_.kl_average
-            avg.mul_(0.99).add_(0.01 * logs["kl"].float())
-            if (step.index + 1) % 50 == 0 and float(avg) > self.warmup_kl:
-                self.phase_.ended_at.fill_(step.index + 1)
+            window = self.phase_.kl_window_sum
+            window.add_(logs["kl"].float())
+            done = step.index + 1
+            if done % WARMUP_WINDOW == 0:
+                mean = float(window) / WARMUP_WINDOW
+                window.zero_()
+                if done >= 2 * WARMUP_WINDOW and mean > self.warmup_kl:
+                    self.phase_.ended_at.fill_(done)
             return {**logs, "spread_clamped": torch.zeros_like(logs["kl"])}
         self.encoder_.train(), self.decoder_.train()
         x, group = self.batch(step)
