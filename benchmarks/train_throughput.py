@@ -4,8 +4,8 @@ Every arm trains the Burgess et al. 2018 conv beta-VAE (beta 4, Bernoulli decode
 on the same synthetic binary 64x64 images:
 
 * ``plain``: a ``torch.utils.data.DataLoader`` (shuffle, batch B) over an in-memory uint8
-  tensor, ``.float()`` per batch, fp32, default (NCHW) memory format — the loop most users
-  write, and the baseline of every ratio;
+  tensor, ``.float()`` per batch, fp32, default (NCHW) memory format, ``nn.ReLU()`` not in
+  place — the loop most users write, and the baseline of every ratio;
 * ``plain_bf16``: the same loop with bf16 autocast and channels-last modules and inputs (what
   oneDNN needs to use a CPU's AMX tiles);
 * ``dbench``: :func:`dbench.models.training.fit` via ``BetaVAE.fit`` with default settings
@@ -94,6 +94,9 @@ def run_plain(n_images: int, steps: int, batch: int, device: str, bf16: bool = F
     loader = plain_loader(n_images, batch, device, gen)
     enc, dec = build_nets("burgess", (1, 64, 64), 10)
     init_weights(enc, gen), init_weights(dec, gen)
+    for m in [*enc.modules(), *dec.modules()]:  # nn.ReLU() as users write it (dbench's nets
+        if isinstance(m, torch.nn.ReLU):  # run it in place, one of dbench's own speed-ups)
+            m.inplace = False
     fmt = torch.channels_last if bf16 else torch.contiguous_format
     enc, dec = enc.to(device, memory_format=fmt), dec.to(device, memory_format=fmt)
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=5e-4)

@@ -32,6 +32,14 @@ ARCHS = ("burgess", "higgins_mlp", "mlp")
 MLP_HIDDEN: tuple[int, ...] = (512,)
 
 
+def relu() -> nn.ReLU:
+    """ReLU in place: no layer here needs its input after it (conv and linear backward use
+    their own inputs), and one fewer activation tensor per layer is written and read.
+    Measured in dbench's default bf16 loop (Burgess nets, 64x64 binary images, batch 64):
+    +10% img/s, median paired ratio over 5 alternating repeats on a quiet 2-core CPU."""
+    return nn.ReLU(inplace=True)
+
+
 class ConvEncoder(nn.Module):
     """Burgess et al. 2018 conv encoder: (n, C, H, W) -> (n, 2 * latent)."""
 
@@ -40,15 +48,15 @@ class ConvEncoder(nn.Module):
         c, h, w = obs_shape
         layers: list[nn.Module] = []
         for i in range(4):
-            layers += [nn.Conv2d(c if i == 0 else channels, channels, 4, 2, 1), nn.ReLU()]
+            layers += [nn.Conv2d(c if i == 0 else channels, channels, 4, 2, 1), relu()]
         self.conv = nn.Sequential(*layers)
         flat = channels * (h // 16) * (w // 16)
         self.fc = nn.Sequential(
             nn.Flatten(),
             nn.Linear(flat, 256),
-            nn.ReLU(),
+            relu(),
             nn.Linear(256, 256),
-            nn.ReLU(),
+            relu(),
             nn.Linear(256, 2 * latent_dim),
         )
 
@@ -65,18 +73,18 @@ class ConvDecoder(nn.Module):
         self.start = (channels, h // 16, w // 16)
         self.fc = nn.Sequential(
             nn.Linear(latent_dim, 256),
-            nn.ReLU(),
+            relu(),
             nn.Linear(256, 256),
-            nn.ReLU(),
+            relu(),
             nn.Linear(256, math.prod(self.start)),
-            nn.ReLU(),
+            relu(),
         )
         layers: list[nn.Module] = []
         for i in range(4):
             last = i == 3
             layers.append(nn.ConvTranspose2d(channels, c if last else channels, 4, 2, 1))
             if not last:
-                layers.append(nn.ReLU())
+                layers.append(relu())
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -91,9 +99,9 @@ class MLPEncoder(nn.Module):
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(math.prod(obs_shape), hidden),
-            nn.ReLU(),
+            relu(),
             nn.Linear(hidden, hidden),
-            nn.ReLU(),
+            relu(),
             nn.Linear(hidden, 2 * latent_dim),
         )
 
@@ -129,7 +137,7 @@ class FlexMLPEncoder(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(obs_shape)
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
+            layers += [nn.Linear(width, h), relu()]
             width = h
         layers.append(nn.Linear(width, 2 * latent_dim))
         self.net = nn.Sequential(*layers)
@@ -147,7 +155,7 @@ class FlexMLPDecoder(nn.Module):
         layers: list[nn.Module] = []
         width = latent_dim
         for h in reversed(hidden):
-            layers += [nn.Linear(width, h), nn.ReLU()]
+            layers += [nn.Linear(width, h), relu()]
             width = h
         layers.append(nn.Linear(width, math.prod(obs_shape)))
         self.net = nn.Sequential(*layers)
