@@ -170,21 +170,21 @@ def test_warmup_changes_the_trained_weights():
 
 
 def test_batches_from_the_compact_table_are_the_rendered_ones():
-    # A grid with a table gathers the one-factor batch by grid index instead of rendering it:
-    # the same images, drawn by the same random calls.
+    # A grid with a table gathers the one-factor batch by grid index from the loop's table
+    # instead of rendering it: the same images, drawn by the same random calls.
+    sim = ToySquares(size=16)
     model = _model()
-    model.setup(ToySquares(size=16), torch.device("cpu"), torch.Generator().manual_seed(0))
-    assert model._table is not None
+    model.setup(sim, torch.device("cpu"), torch.Generator().manual_seed(0))
 
     class StubStep:
         batch_size = 10
 
-        def __init__(self):
+        def __init__(self, table):
             self.gen = torch.Generator().manual_seed(5)
+            self.table = table
 
-    from_table = [model.batch(StubStep()) for _ in range(1)][0]
-    model._table = None
-    rendered = model.batch(StubStep())
+    from_table = model.batch(StubStep(sim.compact_table()))
+    rendered = model.batch(StubStep(None))
     assert from_table[1] == rendered[1]
     assert torch.equal(from_table[0], rendered[0]) and from_table[0].sum() > 0
 
@@ -197,6 +197,7 @@ def test_nuisance_is_shared_by_the_batch():
     class StubStep:
         gen = torch.Generator().manual_seed(1)
         batch_size = 6
+        table = None  # a dataset with a nuisance has none
 
     x, group = model.batch(StubStep())
     assert x.shape == (6, 1, 32, 32) and 0 <= group < 3

@@ -15,8 +15,6 @@ The assertion asks for a margin of 0.15 on each seed, about half the smallest ga
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 
 from dbench.contracts import Budget, FitContext
 from dbench.engine.representation import Representation
@@ -28,15 +26,6 @@ SEEDS = (0, 1)
 STEPS, BATCH = 300, 32
 ARCH = {"latent_dim": 10, "arch": "burgess"}
 MARGIN = 0.15
-
-
-@pytest.fixture
-def one_thread():
-    """One torch thread: on two shared cores it is several times faster for these tiny nets."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def higgins_score(name: str, seed: int, steps: int, **kwargs) -> dict[str, float]:

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 from dbench.checks import check_nonnegative_int, check_number, check_positive_int
-from dbench.contracts import Budget, CompactStorable, FiniteGrid, Simulator
+from dbench.contracts import Budget, FiniteGrid, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.training import Step
@@ -165,19 +165,14 @@ class DCIGN(VAE):
         # latent_dim follows from the dataset (one group per varying factor), set in setup
         self._common(1, arch, decoder, lr, compile)
 
-    def _setup_groups(self, sim: Simulator, device: torch.device) -> None:
+    def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:
         self.factor_groups_ = factor_groups(sim, self.latents_per_factor)
         names = list(sim.factor_names)
         self._factor_index = [names.index(f) for f in self.factor_groups_]
         self.latent_dim = self.latents_per_factor * len(self.factor_groups_)
         self._sim = sim
-        # Images of a factor grid without nuisance come from its compact table (the training
-        # loop's own, rendered or loaded once) by grid index: the same images as ``sim``
-        # renders, without rendering 64 of them every step (dSprites: about 90 ms a batch).
-        self._table = None
-        if isinstance(sim, CompactStorable) and isinstance(sim, FiniteGrid):
-            if not getattr(sim, "has_nuisance", False):
-                self._table = sim.compact_table(str(device))
+        super().setup(sim, device, gen)
+        self._extra_modules(device, gen)
 
     def batch(self, step: Step) -> tuple[torch.Tensor, int]:
         """A batch in which only one factor varies, and that factor's group number. All draws
@@ -191,9 +186,10 @@ class DCIGN(VAE):
         v = np.repeat(self._sim.sample_factors(1, rng), m, axis=0)
         v[:, k] = self._sim.sample_factors(m, rng)[:, k]
         w = self._sim.sample_nuisance(1, rng)
-        if w is None and self._table is not None:
-            rows = torch.as_tensor(self._sim.index_of(v), device=self._table.data.device)
-            x = self._table.decode(self._table.data.index_select(0, rows))
+        table = step.table  # a grid without nuisance: the loop's table, by grid index, gives
+        if w is None and table is not None:  # the images ``sim`` renders, without rendering
+            rows = torch.as_tensor(self._sim.index_of(v), device=table.data.device)
+            x = table.decode(table.data.index_select(0, rows))
         else:
             if w is not None:
                 w = np.repeat(np.asarray(w), m, axis=0)
@@ -212,11 +208,6 @@ class DCIGN(VAE):
 
     def state_modules(self) -> dict[str, torch.nn.Module]:
         return {**super().state_modules(), "phase": self.phase_}
-
-    def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:
-        self._setup_groups(sim, device)
-        super().setup(sim, device, gen)
-        self._extra_modules(device, gen)
 
     def _warming_up(self, step: Step) -> bool:
         ended = int(self.phase_.ended_at)

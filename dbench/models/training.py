@@ -125,6 +125,12 @@ class Step:
     def batch(self) -> torch.Tensor:
         return self._source(self.batch_size)
 
+    @property
+    def table(self) -> Any:
+        """The loop's compact table on the training device (None for datasets drawn with
+        ``sim``): a model that draws its own batches gathers from it by grid index."""
+        return self._source.table
+
     def autocast(self) -> contextlib.AbstractContextManager:
         if self._amp_dtype is None:
             return contextlib.nullcontext()
