@@ -28,9 +28,9 @@ import time
 import numpy as np
 import pytest
 
-from dbench.datasets.base import GridSimulator
 from dbench.engine.representation import Representation
 from dbench.registry import METRICS
+from tests._toy import DSpritesFactors
 
 pytestmark = pytest.mark.slow
 
@@ -48,17 +48,6 @@ PAPER_SLOW = {
     "truth, 144 s on noise",
 }
 RUN_SLOW = os.environ.get("DBENCH_PAPER_SLOW") == "1"
-
-
-class DSpritesFactors(GridSimulator):
-    """dSprites' factor grid (3 x 6 x 40 x 32 x 32) without images: rendering is an error."""
-
-    name = "dsprites_factors"
-    factor_names = ("shape", "scale", "orientation", "posX", "posY")
-    factor_sizes = (3, 6, 40, 32, 32)
-
-    def sim(self, v, w=None):
-        raise AssertionError("the paper-settings metric tests never render an image")
 
 
 def _params():
