@@ -267,6 +267,31 @@ def test_presets_load_and_unknown_ones_list_the_available():
         load_preset("higins2017")
 
 
+@pytest.mark.parametrize(
+    ("preset", "study", "precision"),
+    [("higgins2017", "table1", "fp32"), ("budget_study", "budget", "bf16")],
+)
+def test_preset_rebuilds_its_committed_records(preset, study, precision):
+    """A committed study's preset still names the configurations its records hold: every
+    record under results/studies/STUDY is one of the preset's runs, identity for identity
+    (the dataset source aside: a machine without the cache renders). This is what fails when
+    a model's default budget or kwargs move under a preset that relied on them."""
+    from dbench.engine.resolve import resolve_run
+
+    root = Path(__file__).resolve().parents[1] / "results" / "studies" / study / "runs"
+    records = [json.loads(p.read_text()) for p in sorted(root.glob("*.json"))]
+    assert records
+    planned = []
+    for plan in expand(preset_requests(load_preset(preset)), precision=precision):
+        identity = dict(resolve_run(plan.config).identity)
+        identity.pop("source")
+        planned.append(identity)
+    for record in records:
+        identity = dict(record["identity"])
+        identity.pop("source")
+        assert identity in planned, record["run_id"]
+
+
 def _write_preset(tmp_path: Path, text: str) -> dict:
     path = tmp_path / "typed.toml"
     path.write_text(textwrap.dedent(text))
