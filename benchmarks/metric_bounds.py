@@ -35,19 +35,11 @@ from dbench.engine.representation import Representation
 from dbench.engine.resolve import stream_rng
 from dbench.engine.settings import parse_items
 from dbench.registry import METRICS
+from dbench.testing.toy import DSpritesFactors
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 BUILTIN += ["unsupervised"]
 BUILTIN += ["irs", "mig_sup", "dcimig", "jemmig", "infomec", "dci_es", "downstream", "fairness"]
-
-
-class DSpritesGrid(GridSimulator):
-    name = "dsprites_factors"
-    factor_names = ("shape", "scale", "orientation", "posX", "posY")
-    factor_sizes = (3, 6, 40, 32, 32)
-
-    def sim(self, v, w=None):
-        raise RuntimeError("the bounds table never renders images")
 
 
 def _noise(index: np.ndarray, dims: int, seed: int) -> np.ndarray:
@@ -100,7 +92,7 @@ def main() -> None:
         metric_name, _, setting = key.partition(".")
         per_metric.setdefault(metric_name, {})[setting] = value
 
-    sim = DSpritesGrid()
+    sim = DSpritesFactors()
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     settings = {"fast": True} if args.fast else {}
     rows: list[dict] = []

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from dbench.datasets.base import CompactTable, GridSimulator
+from dbench.testing.toy import DSpritesFactors  # noqa: F401  (re-exported for the metric tests)
 
 
 class ToySquares(GridSimulator):
@@ -66,14 +67,3 @@ class ToyGrey(ToySquares):
 
     def compact_table(self, device: str = "cpu") -> None:
         return None
-
-
-class DSpritesFactors(GridSimulator):
-    """dSprites' factor grid without images: rendering is an error here."""
-
-    name = "dsprites_factors"
-    factor_names = ("shape", "scale", "orientation", "posX", "posY")
-    factor_sizes = (3, 6, 40, 32, 32)
-
-    def sim(self, v, w=None):
-        raise AssertionError("these tests must never render an image")

@@ -64,3 +64,16 @@ class TinyShapes(GridSimulator):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "source": "procedural", "checksum": self.checksum}
+
+
+class DSpritesFactors(GridSimulator):
+    """dSprites' factor grid (3 x 6 x 40 x 32 x 32) without images, for checking a metric on
+    representations computed from the factors themselves (ground truth, rotations, noise):
+    rendering is an error here, so a metric that looks at pixels is caught."""
+
+    name = "dsprites_factors"
+    factor_names = ("shape", "scale", "orientation", "posX", "posY")
+    factor_sizes = (3, 6, 40, 32, 32)
+
+    def sim(self, v, w=None):
+        raise RuntimeError("DSpritesFactors has no images: nothing here may render one")
