@@ -44,6 +44,7 @@ def test_oracle_run_scores_top_and_writes_a_self_describing_record(tmp_path):
     assert record["config"]["model"] == "oracle" and record["config"]["seed"] == 0
     for key in ("dbench_version", "git_commit", "device", "torch"):
         assert key in record["environment"]
+    assert record["environment"]["torch_threads"] >= 1
     assert record["dataset"]["source"] and record["dataset"]["checksum"]
     assert record["metrics"]["higgins"]["version"] and "budget" in record
     assert record["metrics"]["higgins"]["primary"] == "eval_accuracy"

@@ -64,6 +64,10 @@ def environment(device: str, components: list[Any] = ()) -> dict[str, Any]:
         "command": command_line(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "plugins": {e.distribution: _version(e.distribution) for e in components if e.distribution},
+        # CPU kernels (oneDNN's bf16 convolutions above all) reduce in a thread-count-dependent
+        # order, so the same seed trains differently on 1 and 2 threads: reproducing a run
+        # needs this as much as the versions
+        "torch_threads": torch.get_num_threads(),
         # kept at the top level as before, for older readers
         "torch": torch.__version__,
         "numpy": np.__version__,
