@@ -1,5 +1,5 @@
-"""Tiny grid simulators for the training-loop and VAE tests (stand-ins for dSprites), and
-dSprites' factor grid without images for the metric tests."""
+"""Tiny grid simulators for the training-loop and VAE tests (stand-ins for dSprites). The
+metric tests' dSprites factor grid without images is ``dbench.testing.toy.DSpritesFactors``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 from dbench.datasets.base import CompactTable, GridSimulator
-from dbench.testing.toy import DSpritesFactors  # noqa: F401  (re-exported for the metric tests)
 
 
 class ToySquares(GridSimulator):

@@ -28,7 +28,7 @@ from dbench.contracts import Observations
 from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
-from tests._toy import DSpritesFactors
+from dbench.testing.toy import DSpritesFactors
 
 SEEDS = (0, 1, 2)
 SCORES = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")

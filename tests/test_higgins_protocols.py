@@ -8,7 +8,7 @@ import pytest
 from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
-from tests._toy import DSpritesFactors
+from dbench.testing.toy import DSpritesFactors
 
 SMALL = {"num_train": 400, "num_eval": 300, "batch_size": 16}
 PROJECTION = np.random.default_rng(3).normal(size=(5, 3))

@@ -15,7 +15,7 @@ from dbench.contracts import Observations
 from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
-from tests._toy import DSpritesFactors
+from dbench.testing.toy import DSpritesFactors
 
 SUITE = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 SUITE += ["unsupervised"]

@@ -23,7 +23,7 @@ from dbench.datasets.base import GridSimulator
 from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
-from tests._toy import DSpritesFactors
+from dbench.testing.toy import DSpritesFactors
 
 NEW = ["irs", "mig_sup", "dcimig", "jemmig", "infomec", "dci_es", "downstream", "fairness"]
 

@@ -30,7 +30,7 @@ import pytest
 
 from dbench.engine.representation import Representation
 from dbench.registry import METRICS
-from tests._toy import DSpritesFactors
+from dbench.testing.toy import DSpritesFactors
 
 pytestmark = pytest.mark.slow
 

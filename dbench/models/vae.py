@@ -14,9 +14,9 @@ Budgets: :data:`DEFAULT_BUDGET` is sized so ``dbench run --model betavae --datas
 (``make demo``) trains and scores in about 15 minutes on a 2-core CPU: measured on this
 project's machine (AMX-BF16, bf16 by default, quiet), the whole job took 385 s at 5,000 steps
 (297 s training) and 775 s at 15,000 (708 s training). From 5,000 to 15,000 steps the
-beta-VAE gains on every score (README, budget study). Studies made
-at the former 5,000-step default (Higgins et al. 2017's Table 1 in ``baselines/``) pin it.
-:data:`PAPER_BUDGET` is Locatello et al. 2019's 300,000 steps of batch 64 (``PRESETS["paper"]``).
+beta-VAE gains on every score (README, budget study). Studies made at the former 5,000-step
+default (Higgins et al. 2017's Table 1 in ``baselines/``) pin it. :data:`PAPER_BUDGET` is
+Locatello et al. 2019's 300,000 steps of batch 64 (``PRESETS["paper"]``).
 """
 
 from __future__ import annotations
