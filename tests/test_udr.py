@@ -9,7 +9,8 @@ import pytest
 from scipy.stats import spearmanr
 
 import dbench
-from dbench.engine.udr import udr_pair
+from dbench.engine.udr import udr, udr_from_matrix, udr_pair
+from dbench.errors import UserError
 from tests._cli import cli
 from tests.conftest import FAST_HIGGINS
 
@@ -33,6 +34,54 @@ def test_udr_pair_on_cases_computed_by_hand():
     assert udr_pair(z, z, on, np.zeros(2, dtype=bool)) == 0.0  # no active latent
 
 
+def test_udr_pair_with_one_active_latent_in_each_model():
+    """Regression: with one active latent per model scipy's spearmanr returns a scalar, and
+    UDR failed with "zero-size array to reduction operation maximum". Then R = [[c]] with
+    c = |rho| of the two latents; each direction gives c^2 / c = c, so UDR = (c + c) / 2 = c
+    under both aggregations. Ranks 1..5 against 2, 1, 3, 4, 5: sum d^2 = 2, so
+    rho = 1 - 6 * 2 / (5 * (25 - 1)) = 0.9."""
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    b = np.array([2.0, 1.0, 3.0, 4.0, 5.0])
+    noise = np.random.default_rng(0).normal(size=(5, 2))
+    z_i = np.column_stack([a, noise])  # latent 0 active, 1 and 2 pruned
+    z_j = np.column_stack([noise[:, 0], b])  # latent 1 active
+    on_i, on_j = np.array([True, False, False]), np.array([False, True])
+    rho = 1 - 6 * 2 / (5 * (5**2 - 1))
+    for aggregate in ("paper", "disentanglement_lib"):
+        assert udr_pair(z_i, z_j, on_i, on_j, aggregate) == pytest.approx(rho)
+    # A latent and a monotone function of it: rho = 1, so UDR = 1 (disentanglement_lib's value).
+    assert udr_pair(z_i, np.exp(z_i), on_i, on_i) == pytest.approx(1.0)
+
+
+def test_udr_aggregations_on_a_hand_made_matrix():
+    """R (d_a = 2 latents of model i, d_b = 3 of model j) = [[1, 0, 0], [0, .5, .5]].
+    Columns (latents of j), r_b^2 / sum_a R: 1/1 = 1, .25/.5 = .5, .25/.5 = .5.
+    Rows (latents of i), r_a^2 / sum_b R: 1/1 = 1, .25/1 = .25.
+    Eq. 3 (paper): (1 + .5 + .5 + 1 + .25) / (2 + 3) = 3.25 / 5 = 0.65.
+    disentanglement_lib: ((1 + .5 + .5) / 3 + (1 + .25) / 2) / 2 = (2/3 + 0.625) / 2."""
+    r = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    paper = (1 + 0.5 + 0.5 + 1 + 0.25) / (2 + 3)
+    library = ((1 + 0.5 + 0.5) / 3 + (1 + 0.25) / 2) / 2
+    assert udr_from_matrix(r) == pytest.approx(paper)
+    assert udr_from_matrix(r, "paper") == pytest.approx(paper)
+    assert udr_from_matrix(r, "disentanglement_lib") == pytest.approx(library)
+    assert udr_from_matrix(r.T, "paper") == pytest.approx(paper)  # symmetric in i and j
+    assert udr_from_matrix(r.T, "disentanglement_lib") == pytest.approx(library)
+    # Equal numbers of latents: the two agree. [[1, .5], [0, .5]]: columns 1/1 = 1, .25/1 = .25;
+    # rows 1/1.5, .25/.5 = .5; both give (1 + .25 + 2/3 + .5) / 4.
+    square = np.array([[1.0, 0.5], [0.0, 0.5]])
+    both = (1 + 0.25 + 1 / 1.5 + 0.5) / 4
+    assert udr_from_matrix(square, "paper") == pytest.approx(both)
+    assert udr_from_matrix(square, "disentanglement_lib") == pytest.approx(both)
+    with pytest.raises(ValueError, match="aggregate must be one of"):
+        udr_from_matrix(r, "mean")
+
+
+def test_udr_refuses_an_unknown_aggregate_before_any_work(tmp_path, capsys):
+    with pytest.raises(UserError, match="aggregate must be one of 'paper', "):
+        udr(tmp_path, ["nothing"], aggregate="mean")
+
+
 def test_dbench_udr_writes_a_score_into_each_seed_and_the_leaderboard_shows_it(tmp_path, capsys):
     args = ["--model=vae", "--dataset=blobs", "--set=dataset.grid=8", "--steps=30",
             "--batch-size=8", "--set=arch=higgins_mlp", "--set=latent_dim=3", "--metrics=higgins",
@@ -48,8 +97,14 @@ def test_dbench_udr_writes_a_score_into_each_seed_and_the_leaderboard_shows_it(t
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert all(0.0 <= r["scores"]["udr"]["udr"] <= 1.0 for r in records)
     assert all(len(r["metrics"]["udr"]["peers"]) == 3 for r in records)
+    # Eq. 3 is the default and goes unnamed, as in records written before the setting existed.
+    assert all("aggregate" not in r["metrics"]["udr"]["settings"] for r in records)
     board = dbench.leaderboard(tmp_path, metric="udr")
     assert len(board) == 1 and int(board["udr.udr.n"].iloc[0]) == 3
+    udr(tmp_path, [first], num_samples=500, aggregate="disentanglement_lib")
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert all(r["metrics"]["udr"]["settings"]["aggregate"] == "disentanglement_lib"
+               for r in records)  # fmt: skip
 
 
 def test_udr_refuses_a_single_run_or_mixed_configurations(tmp_path, capsys):

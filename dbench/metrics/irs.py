@@ -16,8 +16,13 @@ the average of ``IRS(l)`` weighted by ``D_l``.
 As disentanglement_lib: the *factors* (not the codes, which stay continuous) are first binned
 into ``num_bins`` equal-width histogram bins (so 40 orientations become 20 groups of two and
 even the ground truth stays just below 1), dimensions with zero variance are dropped, and
-10,000 observations are used. ``num_active_dims`` is the *number* of dimensions kept
-(disentanglement_lib sums the kept codes' values instead, which is not a count).
+10,000 observations are used.
+
+``num_active_dims`` is the *number* of code dimensions kept (those that vary), a count. This
+is where dbench departs from disentanglement_lib on purpose: its ``num_active_dims`` is the sum
+of the kept codes' *values* over every observation and kept dimension (``sum`` of the matrix
+of active codes, not of the mask), a number that depends on the codes' scale and sign and is
+not a count. The headline ``irs`` is unaffected.
 
 Cost: well under a second at the defaults (10,000 codes), so it is in the default suite
 (``cheap=True``).
@@ -77,7 +82,8 @@ def irs(
 ) -> dict[str, float]:
     """Interventional Robustness Score (Suter et al. 2019, Sec. 4), disentanglement_lib's form.
 
-    Also reports ``num_active_dims``: how many code dimensions vary (a count).
+    Also reports ``num_active_dims``: how many code dimensions vary (a count; the score of
+    the same name in disentanglement_lib is the sum of the varying codes' values instead).
     """
     v, z = sample_codes(sim, rep, rng, num_train)
     score, active = irs_from_codes(z, v, diff_quantile, num_bins)
