@@ -13,6 +13,20 @@ with ``r_a = max_b R(a, b)``, ``r_b = max_a R(a, b)`` and ``d_a``, ``d_b`` the n
 active latents. A model's UDR is the median of UDR_ij over the other models j. It is written
 into each record as the score ``udr`` of the metric ``udr`` (its own protocol: version,
 sample size, threshold, and the runs it was computed against).
+
+Aggregation (``aggregate``). Eq. 3 pools the per-latent terms of both models and divides by
+their total number ``d_a + d_b`` (``aggregate="paper"``, the default). disentanglement_lib's
+UDR averages the two directions instead, each over its own latents,
+
+    UDR_ij = 1/2 * [ 1/d_b * sum_b r_b^2 / sum_a R(a, b) + 1/d_a * sum_a r_a^2 / sum_b R(a, b) ]
+
+(``aggregate="disentanglement_lib"``). The two agree when ``d_a = d_b`` and differ otherwise:
+the paper weights each latent equally, the library each model. The record names the
+aggregation only when it is not the paper's, so records written before the setting existed
+(all of them computed Eq. 3) keep their protocol.
+
+One active latent in each model: ``R`` is the single ``|rho|`` of the two latents, and both
+aggregations give ``UDR_ij = |rho|`` (1 for latents that are monotone functions of each other).
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from dbench.engine.identity import identity_of_record
 from dbench.engine.representation import Representation
 from dbench.engine.saved import load_dataset, load_model
 from dbench.engine.store import RunRecord, find_record, iter_records, write_record
@@ -30,7 +45,31 @@ from dbench.errors import UserError
 VERSION = "1"
 
 
-def udr_pair(z_i: np.ndarray, z_j: np.ndarray, active_i: np.ndarray, active_j: np.ndarray):
+#: how UDR_ij combines its two directions: Eq. 3 of Duan et al. or disentanglement_lib's mean
+AGGREGATES = ("paper", "disentanglement_lib")
+
+
+def udr_from_matrix(r: np.ndarray, aggregate: str = "paper") -> float:
+    """UDR_ij of a (d_a, d_b) matrix ``r`` of absolute correlations between active latents."""
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}; got {aggregate!r}")
+    r = np.abs(np.asarray(r, dtype=np.float64))
+    if r.ndim != 2 or 0 in r.shape:
+        return 0.0
+    col = r.max(axis=0) ** 2 / np.maximum(r.sum(axis=0), 1e-12)  # (d_b,): one per latent of j
+    row = r.max(axis=1) ** 2 / np.maximum(r.sum(axis=1), 1e-12)  # (d_a,): one per latent of i
+    if aggregate == "paper":
+        return float((col.sum() + row.sum()) / (r.shape[0] + r.shape[1]))
+    return float((col.mean() + row.mean()) / 2)
+
+
+def udr_pair(
+    z_i: np.ndarray,
+    z_j: np.ndarray,
+    active_i: np.ndarray,
+    active_j: np.ndarray,
+    aggregate: str = "paper",
+) -> float:
     """UDR_ij of two (n, D) representations of the same observations (Eq. 3 above)."""
     from scipy.stats import spearmanr
 
@@ -38,20 +77,15 @@ def udr_pair(z_i: np.ndarray, z_j: np.ndarray, active_i: np.ndarray, active_j: n
     if a.shape[1] == 0 or b.shape[1] == 0:
         return 0.0
     rho = spearmanr(np.hstack([a, b])).statistic
-    rho = np.atleast_2d(rho)
+    if np.ndim(rho) == 0:  # two columns in all: scipy returns their one coefficient
+        rho = np.array([[1.0, rho], [rho, 1.0]])
     r = np.abs(np.nan_to_num(rho[: a.shape[1], a.shape[1] :]))  # (d_a, d_b)
-    col = (r.max(axis=0) ** 2 / np.maximum(r.sum(axis=0), 1e-12)).sum()
-    row = (r.max(axis=1) ** 2 / np.maximum(r.sum(axis=1), 1e-12)).sum()
-    return float((col + row) / (a.shape[1] + b.shape[1]))
+    return udr_from_matrix(r, aggregate)
 
 
 def _configuration(record: RunRecord) -> Any:
-    """What the runs of one configuration share: everything in the identity but the seed."""
-    identity = dict(record.get("identity") or {})
-    identity.pop("seed", None)
-    identity.pop("metrics", None)
-    identity.pop("metric_kwargs", None)
-    return identity
+    """What the runs of one configuration share: the run identity without the seed."""
+    return identity_of_record(record).config_key
 
 
 def udr(
@@ -62,14 +96,19 @@ def udr(
     kl_threshold: float = 0.01,
     seed: int = 0,
     data_dir: str | None = None,
+    aggregate: str = "paper",
 ) -> dict[str, float]:
     """UDR of each run of one configuration; writes it into every record, returns {run: udr}.
 
     ``runs``: two or more run ids of one configuration, or one run id to take every seed of
-    its configuration found under ``results_dir``.
+    its configuration found under ``results_dir``. ``aggregate``: ``"paper"`` (Eq. 3) or
+    ``"disentanglement_lib"`` (the mean of the two directions' means; see the module notes).
     """
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 10:
         raise UserError(f"udr: num_samples must be an integer >= 10; got {num_samples!r}")
+    if aggregate not in AGGREGATES:
+        shown = ", ".join(map(repr, AGGREGATES))
+        raise UserError(f"udr: aggregate must be one of {shown}; got {aggregate!r}")
     results_dir = Path(results_dir)
     records = [find_record(results_dir, r) for r in runs]
     if len(records) == 1:
@@ -78,6 +117,9 @@ def udr(
         records = [r for r in found if _configuration(r) == wanted]
     if len(records) < 2:
         raise UserError("udr needs two or more runs (seeds) of one configuration")
+    seeds = [r["config"]["seed"] for r in records]
+    if len(set(seeds)) < len(seeds):  # `udr A A`, or a copy of A: a run against itself
+        raise UserError(f"udr compares different seeds; seeds given: {seeds}")
     wanted = _configuration(records[0])
     for record in records[1:]:
         if _configuration(record) != wanted:
@@ -100,14 +142,16 @@ def udr(
         codes.append(z)
     scores = {}
     for i, record in enumerate(records):
-        pairs = [udr_pair(codes[i], codes[j], active[i], active[j]) for j in range(len(records))
-                 if j != i]  # fmt: skip
+        pairs = [udr_pair(codes[i], codes[j], active[i], active[j], aggregate)
+                 for j in range(len(records)) if j != i]  # fmt: skip
         scores[record["run_id"]] = float(np.median(pairs))
     peers = [r["run_id"] for r in records]
     for record in records:
         updated = {k: v for k, v in record.items() if k != "path"}
         updated["scores"] = {**record["scores"], "udr": {"udr": scores[record["run_id"]]}}
         settings = {"num_samples": num_samples, "kl_threshold": kl_threshold, "seed": seed}
+        if aggregate != "paper":  # Eq. 3 is what every record without the key computed
+            settings["aggregate"] = aggregate
         updated["metrics"] = {
             **record.get("metrics", {}),
             "udr": {
