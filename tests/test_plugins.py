@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from dbench.registry import DATASETS, MODELS
+from dbench.registry import DATASETS, METRICS, MODELS
+from dbench.testing import TinyShapes
 from tests._cli import cli, one_line_error
 
 PLUGIN = textwrap.dedent(
@@ -105,3 +107,55 @@ def test_dbench_check_reports_the_broken_member(plugin, capsys):
 def test_dbench_check_passes_on_built_ins(capsys, name):
     code, out, _ = cli(capsys, "check", name)
     assert code == 0 and "0 failed" in out and "FAIL" not in out
+
+
+# -- the example plugin's metric: a check that can fail ---------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dbench-randproj"
+
+INVERTED = textwrap.dedent(
+    """
+    import numpy as np
+    from dbench.metrics.spec import metric
+    from dbench_randproj import active_dims
+
+    @metric(version="2", primary="active_dims", cheap=False, fast={"num_samples": 200})
+    def inverted(sim, rep, rng, *, num_samples: int = 1000, threshold: float = 1e-2):
+        '''A broken active_dims: its comparison inverted, it counts the inactive dimensions.'''
+        width = rep(sim.sample_factors(1, np.random.default_rng(0)), rng).shape[1]
+        found = active_dims.fn(sim, rep, rng, num_samples=num_samples, threshold=threshold)
+        return {"active_dims": width - found["active_dims"]}
+    """
+)
+
+
+@pytest.fixture
+def example_metrics(tmp_path, monkeypatch):
+    """The example plugin's active_dims and a broken variant, registered as entry points."""
+    info = tmp_path / "dbench_randproj-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dbench-randproj\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[dbench.metrics]\nactive_dims = dbench_randproj:active_dims\n"
+        "active_dims_inverted = randproj_broken:inverted\n"
+    )
+    (tmp_path / "randproj_broken.py").write_text(INVERTED)
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    METRICS.refresh()
+    yield
+    METRICS.refresh()
+
+
+def test_example_active_dims_check_tells_truth_from_noise(example_metrics, capsys):
+    code, out, _ = cli(capsys, "check", "active_dims")
+    assert code == 0 and "FAIL" not in out, out
+    # every factor of the toy data is active, noise that does not repeat is not
+    factors = len(TinyShapes().factor_sizes)
+    assert f"truth_beats_noise - active_dims: truth {factors} >= noise 0" in out, out
+
+
+def test_a_broken_active_dims_fails_dbench_check(example_metrics, capsys):
+    code, out, _ = cli(capsys, "check", "active_dims_inverted")
+    assert code == 1, out
+    assert "FAIL  metric active_dims_inverted: truth_beats_noise" in out, out

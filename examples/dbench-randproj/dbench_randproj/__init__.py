@@ -1,9 +1,10 @@
 """An example third-party dbench plugin: one model, one metric and one dataset.
 
 ``randproj``: a fixed Gaussian random projection of the pixels to ``n_components`` dimensions
-(a data-independent linear baseline). ``active_dims``: a toy unsupervised metric, the number of
-latent dimensions whose variance exceeds a threshold. ``crossbars``: a tiny binary dataset, a
-horizontal and a vertical bar whose positions and thickness are the factors.
+(a data-independent linear baseline). ``active_dims``: an unsupervised metric, the number of
+latent dimensions that vary with the observation (the active units of Burda et al. 2016).
+``crossbars``: a tiny binary dataset, a horizontal and a vertical bar whose positions and
+thickness are the factors.
 
 None of them inherits from dbench: a model has ``fit(sim, rng, ctx)``, ``encode(obs)``,
 ``save``/``load``; a dataset has the Simulator members (``factor_names``, ``sample_factors``,
@@ -54,11 +55,36 @@ class RandomProjection:
         return self
 
 
-@metric(version="1", primary="active_dims", cheap=False, fast={"num_samples": 200})
+#: the share of a dimension's variance that must come back when the same observations are
+#: encoded again: a code that ignores its input varies as much, but none of it repeats
+REPEATABLE = 0.5
+
+
+@metric(version="2", primary="active_dims", cheap=False, fast={"num_samples": 200})
 def active_dims(sim, rep, rng, *, num_samples: int = 1000, threshold: float = 1e-2) -> dict:
-    """Number of representation dimensions with variance above ``threshold``."""
-    z = rep(sim.sample_factors(num_samples, rng), rng)
-    return {"active_dims": float((z.var(axis=0) > threshold).sum())}
+    """Active units (Burda et al. 2016, "Importance Weighted Autoencoders"): the number of
+    dimensions whose code varies with the observation, ``Cov_x(E[z | x]) > threshold``.
+
+    The same ``num_samples`` factor vectors are encoded twice; the covariance of the two codes
+    across observations estimates the variance of ``E[z | x]`` (noise added to the code, or a
+    code that ignores the observation, does not repeat). A dimension is active when that
+    covariance exceeds ``threshold`` and at least half its variance repeats.
+
+    Parameters
+    ----------
+    num_samples : int
+        Observations encoded (twice each; on a grid without nuisance the second encoding is
+        the cached first).
+    threshold : float
+        Smallest repeatable variance of an active dimension (Burda et al. use 0.01).
+    """
+    v = sim.sample_factors(num_samples, rng)
+    z1, z2 = rep(v, rng), rep(v, rng)
+    d1, d2 = z1 - z1.mean(axis=0), z2 - z2.mean(axis=0)
+    repeatable = (d1 * d2).mean(axis=0)
+    variance = np.sqrt((d1**2).mean(axis=0) * (d2**2).mean(axis=0))
+    active = (repeatable > threshold) & (repeatable >= REPEATABLE * variance)
+    return {"active_dims": float(active.sum())}
 
 
 class CrossBars:
