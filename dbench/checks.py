@@ -20,6 +20,17 @@ def check_nonnegative_int(name: str, value: Any) -> int:
     return value
 
 
+#: seeds are numpy/torch seeds
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(value: Any) -> int:
+    """A seed: an integer in 0 .. 2**32 - 1 (what numpy and torch accept)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise UserError(f"seed must be an integer in 0..{SEED_MAX}; got {value!r}")
+    return value
+
+
 def check_number(name: str, value: Any, *, low: float = 0.0, strict: bool = False) -> float:
     """A finite number >= ``low`` (> ``low`` when ``strict``)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -229,7 +229,9 @@ def test_data_dir_is_where_the_dataset_is_read_from(capsys, monkeypatch, tmp_pat
     assert code == 2 and str(cache) in err and "corrupt" in err, err
     code, out, err = cli(capsys, *args)  # the same run elsewhere renders its images: fine
     assert code == 0, err
-    assert record_of(out)["config"]["data_dir"] is None
+    saved = record_of(out)
+    assert "data_dir" not in saved["config"]  # where data lived is not what ran
+    assert saved["dataset"]["source"] == "procedural"
 
 
 # -- leaderboard and report filters, and the Python API -------------------------------------------
@@ -449,7 +451,7 @@ def test_sweep_preset_grid_storage_cpus_per_trial_and_resume(tmp_path, ray_tmp):
     where = ["--results-dir", str(results), "--storage", str(storage)]
     first = _sweep(
         [
-            *("--preset", str(preset), "--grid", "higgins.num_eval=40,50"),
+            *("--preset", str(preset), "--grid", "dataset.grid=8,9"),
             *("--cpus-per-trial", "2", "--num-cpus", "2", "--name", "tiny", *where),
         ],
         ray_tmp,
@@ -458,12 +460,9 @@ def test_sweep_preset_grid_storage_cpus_per_trial_and_resume(tmp_path, ray_tmp):
     assert "sweep tiny: 4 trials" in first.stdout and "4 trials: 4 done" in first.stdout
     records = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
     # --preset: both of its runs with their settings; --grid: each at both grid values
-    got = sorted(
-        (r["config"]["model"], r["config"]["metric_kwargs"]["higgins"]["num_eval"]) for r in records
-    )
-    assert got == [("oracle", 40), ("oracle", 50), ("pca", 40), ("pca", 50)]
+    got = sorted((r["config"]["model"], r["config"]["dataset_kwargs"]["grid"]) for r in records)
+    assert got == [("oracle", 8), ("oracle", 9), ("pca", 8), ("pca", 9)]
     for r in records:
-        assert r["config"]["dataset_kwargs"] == {"grid": 8}
         assert r["config"]["metric_kwargs"]["higgins"]["num_train"] == 100
         if r["config"]["model"] == "pca":
             assert r["config"]["model_kwargs"] == {"n_samples": 64, "n_components": 2}

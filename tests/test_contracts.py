@@ -205,4 +205,4 @@ def test_example_plugin_passes_the_kit(tmp_path):
         text=True,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert "5 passed" in out.stdout  # none skipped: the entry points were found
+    assert "6 passed" in out.stdout  # none skipped: the entry points were found

@@ -288,12 +288,11 @@ def test_the_revised_procedure_has_run_ids_of_its_own():
     # Runs made before the warm-up (revision 1) must not share ids, records or checkpoints
     # with the current procedure; models never revised keep the ids they had.
     from dbench.engine.config import RunConfig
-    from dbench.engine.resolve import resolve_run, run_identity
+    from dbench.engine.resolve import resolve_run
 
     kw = dict(dataset="blobs", metrics=["mig"], device="cpu", precision="fp32")
     run = resolve_run(RunConfig(model="dcign", **kw))
-    assert run.identity["model_revision"] == DCIGN.revision == 3
-    source = str(run.dataset_info.get("source"))
-    before = run_identity(run.config, run.budget, source, run.metrics, "float32")
-    assert "model_revision" not in before and before != run.identity
-    assert "model_revision" not in resolve_run(RunConfig(model="vae", **kw)).identity
+    assert run.identity.revision == DCIGN.revision == 3
+    before = run.identity.model_copy(update={"revision": 1})
+    assert before.run_id != run.run_id and before.config_key != run.identity.config_key
+    assert resolve_run(RunConfig(model="vae", **kw)).identity.revision == 1

@@ -177,11 +177,24 @@ def test_rank_follows_the_metrics_declared_direction(tmp_path):
 
 
 def test_scores_measured_with_different_metric_settings_stay_apart(tmp_path):
+    """One configuration, one row; the two protocols of higgins are two columns, never one
+    average, and the caption says which settings the second one used."""
     a, b, c = record("a", seed=0), record("b", seed=1), record("c", seed=2)
+    a["scores"]["higgins"]["eval_accuracy"] = 0.4
+    b["scores"]["higgins"]["eval_accuracy"] = 0.9
+    c["scores"]["higgins"]["eval_accuracy"] = 0.6
     b["config"]["metric_kwargs"] = {"higgins": {"num_train": 100}}
     c["config"]["metric_kwargs"] = {"higgins": {"num_train": 10_000}}  # the default, typed
     write(tmp_path, a, b, c)
-    assert sorted(leaderboard(tmp_path)["n"]) == [1, 2]
+    board = leaderboard(tmp_path)
+    assert list(board["n"]) == [3]
+    row = board.iloc[0]
+    assert row["higgins.eval_accuracy.n"] == 2  # a and c: one protocol (the default)
+    assert row["higgins.eval_accuracy.mean"] == pytest.approx(0.5)
+    assert row["higgins#2.eval_accuracy.n"] == 1 and row["higgins#2.eval_accuracy.mean"] == 0.9
+    text = render(board, "table")
+    assert "higgins#2 v1 (num_train=100)" in " ".join(text.split())
+    assert "metric settings" not in text
 
 
 def test_ranks_count_within_each_dataset_and_tables_are_per_dataset(tmp_path):
@@ -428,7 +441,7 @@ def test_compare_groups_seeds_by_the_published_metric_alone(tmp_path):
         record("p0", model="pca", seed=0, scores={"higgins": {"eval_accuracy": 0.8}}),
         record("p1", model="pca", seed=1, scores=both),
     )
-    assert len(leaderboard(tmp_path)) == 2  # different metric sets: apart in the full board
+    assert len(leaderboard(tmp_path)) == 1  # scoring more metrics on a seed never splits a row
     ranked = leaderboard(tmp_path, metric="higgins")  # one metric: one configuration
     assert len(ranked) == 1 and ranked["higgins.eval_accuracy.n"].iloc[0] == 2
     result = CliRunner().invoke(
@@ -522,7 +535,9 @@ def test_records_from_older_versions_still_load(tmp_path):
     board = leaderboard(tmp_path)
     assert len(board) == 2  # an unknown budget is not averaged with a known one
     old_row = board[board["run_ids"] == "old-1"].iloc[0]
-    assert old_row["higgins.eval_accuracy.mean"] == 0.8
+    # its higgins version is unknown: a column of its own, never averaged with version 1
+    assert old_row["higgins#2.eval_accuracy.mean"] == 0.8
+    assert "higgins#2 (version unknown)" in " ".join(render(board, "table").split())
     assert old_row["n_components"] == 10  # resolved from the registered model
     # the headline comes from the registered metric when the record has no meta
     assert board.attrs["rank_by"] == "higgins.eval_accuracy"
@@ -543,8 +558,8 @@ def test_corrupt_records_are_skipped_with_a_warning_naming_and_counting_them(tmp
     message = str(caught[0].message)
     assert "truncated.json" in message and "binary.json" in message
     assert "nodataset.json: invalid run id" not in message  # "x" is a valid id
-    assert "nodataset.json: config has no dataset name" in message
-    assert "odd.json: dataset block is not a mapping" in message
+    assert "nodataset.json: config.dataset: Field required" in message
+    assert "odd.json: dataset: Input should be a valid dictionary" in message
     assert list(board["model"]) == ["pca"]
     assert board.attrs["skipped"] and len(board.attrs["skipped"]) == 4
 

@@ -69,14 +69,13 @@ def test_a_bf16_checkpoint_does_not_resume_as_fp32(tmp_path):
         _fit("fp32", steps=4, workdir=tmp_path, resume=True)
 
 
-def test_precision_joins_the_run_id_only_when_it_is_not_fp32(monkeypatch):
+def test_the_resolved_precision_is_part_of_the_run_id(monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: True)
     kw = dict(model="betavae", dataset="blobs", metrics=["mig"], device="cpu")
     auto, bf16 = resolve_run(RunConfig(**kw)), resolve_run(RunConfig(**kw, precision="bf16"))
     fp32 = resolve_run(RunConfig(**kw, precision="fp32"))
     assert auto.run_id == bf16.run_id != fp32.run_id  # resolved values, not what was typed
-    assert bf16.identity["precision"] == "bfloat16"
-    assert "precision" not in fp32.identity  # fp32 ids are the ones made before the option
+    assert bf16.identity.precision == "bfloat16" and fp32.identity.precision == "float32"
     # models that do not train with torch have no precision: one run id whatever is asked
     pca = dict(kw, model="pca")
     assert (

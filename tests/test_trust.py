@@ -190,7 +190,10 @@ def test_rescoring_with_other_settings_groups_apart_and_loses_nothing(tmp_path, 
     after = json.loads(Path(first["path"]).read_text())
     assert after["history"][0]["scores"] == first["scores"]["higgins"]
     board = dbench.leaderboard(results, metric="higgins")
-    assert sorted(board["higgins.eval_accuracy.n"]) == [1, 1]  # two protocols, never merged
+    # one configuration, two protocols: two columns with one seed each, never one average
+    assert list(board["n"]) == [2]
+    assert list(board["higgins.eval_accuracy.n"]) == [1]
+    assert list(board["higgins#2.eval_accuracy.n"]) == [1]
 
 
 def _write(results: Path, record: dict, name: str | None = None) -> None:

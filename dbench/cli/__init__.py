@@ -15,7 +15,18 @@ import sys
 
 import typer
 
-from dbench.cli import check, components, data, evaluate, results, run, score, sweep, udr
+from dbench.cli import (
+    check,
+    components,
+    data,
+    evaluate,
+    migrate,
+    results,
+    run,
+    score,
+    sweep,
+    udr,
+)
 from dbench.cli.options import OUTPUT_ALIASES
 from dbench.errors import UserError
 
@@ -43,6 +54,7 @@ COMMANDS = (
     (app, "leaderboard", results.leaderboard),
     (app, "show", results.show),
     (app, "report", results.report),
+    (app, "migrate", migrate.migrate),
     (data_app, "prepare", data.prepare),
     (data_app, "info", data.info),
     (data_app, "show", data.show),

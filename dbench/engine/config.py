@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dbench.checks import check_seed
 from dbench.contracts import Budget
 from dbench.errors import UserError
 
@@ -40,8 +41,7 @@ class RunConfig:
         from dbench.models.precision import check_choice
 
         check_choice(self.precision)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UserError(f"seed must be a non-negative integer; got {self.seed!r}")
+        check_seed(self.seed)
         for name in ("steps", "batch_size"):
             value = getattr(self.budget, name)
             if value is not None and (not isinstance(value, int) or value < 0):

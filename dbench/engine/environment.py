@@ -42,10 +42,12 @@ def command_line() -> str:
     import shlex
     import sys
 
+    from dbench.engine.record import portable_command
+
     argv = list(sys.argv)
     if argv and Path(argv[0]).name in ("dbench", "__main__.py"):
         argv[0] = "dbench"
-    return shlex.join(argv)
+    return portable_command(shlex.join(argv))  # records hold no absolute machine paths
 
 
 def environment(device: str, components: list[Any] = ()) -> dict[str, Any]:

@@ -23,13 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from dbench.checks import check_seed
 from dbench.contracts import Observations
 from dbench.engine.environment import environment, resolve_device
-from dbench.engine.resolve import default_metrics, identity_hash, make_dataset
+from dbench.engine.identity import make_identity
+from dbench.engine.record import build, portable_path
+from dbench.engine.resolve import default_metrics, make_dataset
 from dbench.engine.scoring import score_all
 from dbench.engine.settings import check_metrics, parse_items, route
 from dbench.engine.store import (
-    SCHEMA_VERSION,
     RunRecord,
     check_run_id,
     ensure_writable,
@@ -88,7 +90,7 @@ def score_representation(
     encode: Callable[[Observations], Any],
     *,
     label: str,
-    fingerprint: str,
+    fingerprint: str | Callable[[Any], str],
     dataset: str,
     metrics: list[str] | None,
     seed: int,
@@ -104,8 +106,7 @@ def score_representation(
     """The shared half of ``evaluate`` and ``--representations``: check, score, record."""
     started = time.perf_counter()
     check_run_id(label)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"seed must be a non-negative integer; got {seed!r}")
+    check_seed(seed)
     flat = parse_items(settings) if isinstance(settings, list) else dict(settings or {})
     scoped = route(flat, METRICS.names())
     if scoped.model or scoped.budget:
@@ -120,23 +121,27 @@ def score_representation(
     _probe(encode, sim)  # a broken encoder fails on two images, before any scoring
 
     dataset_info = sim.describe()
-    identity = {
-        "model": label,
-        "origin": "evaluate",
-        "fingerprint": fingerprint,
-        "dataset": dataset,
-        "dataset_kwargs": scoped.dataset,
-        "source": str(dataset_info.get("source")),
-        "metrics": names,
-        "metric_kwargs": scoped.metrics,
-        "seed": seed,
-    }
-    run_id = f"{dataset}-{label}-{identity_hash(identity)}-s{seed}"
+    if callable(fingerprint):
+        fingerprint = fingerprint(sim)
+    identity = make_identity(
+        dataset=dataset,
+        dataset_kwargs=scoped.dataset,
+        dataset_info=dataset_info,
+        model=label,
+        params={},
+        seed=seed,
+        origin="evaluate",
+        fingerprint=fingerprint,
+    )
     root = results_root(results_dir)
-    existing = record_path(root, run_id)
+    existing = record_path(root, identity.run_id)
     if existing.is_file() and not overwrite:
-        return {**read_record(existing), "path": str(existing), "existing": True}
+        return _score_missing(read_record(existing), root, sim, encode, specs, scoped.metrics,
+                              seed, batch_size, show_progress)  # fmt: skip
     ensure_writable(root)
+    replaced = existing.parent / "replaced"
+    if existing.is_file() and replaced.exists() and not replaced.is_dir():
+        raise UserError(f"cannot keep the old record: {replaced} is not a folder")
 
     scored = score_all(
         sim,
@@ -147,12 +152,11 @@ def score_representation(
         show_progress=show_progress,
         batch_size=batch_size,
     )
-    record: RunRecord = {
-        "schema": SCHEMA_VERSION,
-        "run_id": run_id,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "origin": "evaluate",
-        "config": {
+    record = build(
+        run_id=identity.run_id,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        origin="evaluate",
+        config={
             "model": label,
             "dataset": dataset,
             "model_kwargs": {},
@@ -162,24 +166,44 @@ def score_representation(
             "seed": seed,
             "device": device,
         },
-        "identity": identity,
-        "model": {
+        identity=identity.model_dump(),
+        model={
             "name": label,
             "kwargs": {},
             "params": {},
             "origin": "evaluate",
             "fingerprint": fingerprint,
         },
-        "dataset": dataset_info,
-        "budget": {},
-        "scores": scored.scores,
-        "metrics": scored.meta,
-        "representation": scored.representation,
-        "timings": {"metrics_s": scored.seconds, "total_s": time.perf_counter() - started},
-        "environment": environment(device, [DATASETS.entry(dataset)]),
-    }
+        dataset={**dataset_info, "path": portable_path(dataset_info.get("path"), None)},
+        budget={},
+        scores=scored.scores,
+        metrics=scored.meta,
+        representation=scored.representation,
+        timings={"metrics_s": scored.seconds, "total_s": time.perf_counter() - started},
+        environment=environment(device, [DATASETS.entry(dataset)]),
+    )
+    if record["dataset"]["path"] is None:
+        del record["dataset"]["path"]
+    if existing.is_file():  # --overwrite: the old record is kept, as `run` keeps it
+        replaced.mkdir(exist_ok=True)
+        existing.replace(replaced / f"{identity.run_id}.{int(time.time())}.json")
     path = write_record(root, record)
     return {**record, "path": str(path)}
+
+
+def _score_missing(record, root, sim, encode, specs, settings, seed, batch_size, show_progress):
+    """An existing run asked for metrics it lacks (or holds under another protocol): those are
+    scored on the same encoder and merged into its record (replaced scores kept in history)."""
+    from dbench.engine.rescore import merged, missing_metrics
+
+    wanted = {name: specs[name] for name in missing_metrics(record, specs, settings)}
+    if wanted:
+        started = time.perf_counter()
+        scored = score_all(sim, encode, wanted, settings, seed, show_progress=show_progress,
+                           batch_size=batch_size)  # fmt: skip
+        record, _ = merged(record, wanted, scored, time.perf_counter() - started)
+        write_record(root, record)
+    return {**record, "path": str(record_path(root, record["run_id"])), "existing": True}
 
 
 # -- encoders ------------------------------------------------------------------------------------
@@ -200,11 +224,13 @@ def _default_name(encoder: Any) -> str:
     return text.lstrip("._=-") or "encoder"
 
 
-def as_encode(encoder: Any, device: str, batch_size: int) -> tuple[Callable, str]:
+def as_encode(encoder: Any, device: str, batch_size: int) -> tuple[Callable, Any]:
     """``encode(obs) -> (n, D) array`` for the Representation, and a fingerprint of the encoder.
 
-    The fingerprint (a hash of a module's weights, or the function's qualified name) is part
-    of the run's identity, so two different encoders under one name never share a record.
+    The fingerprint is part of the run's identity, so two different encoders under one name
+    never share a record: a module's weights and buffers; for any other callable or object
+    with ``.encode``, a function of the dataset (``fingerprint(sim) -> str``) hashing its
+    qualified name with its codes on a fixed probe batch (:func:`_by_codes`).
     """
     import torch
 
@@ -216,12 +242,12 @@ def as_encode(encoder: Any, device: str, batch_size: int) -> tuple[Callable, str
         fingerprint = _weights_hash(module)
     elif callable(getattr(encoder, "encode", None)):
         fn = encoder.encode
-        fingerprint = f"{type(encoder).__module__}.{type(encoder).__qualname__}"
+        name = f"{type(encoder).__module__}.{type(encoder).__qualname__}"
+        fingerprint = None
     elif callable(encoder):
         fn = encoder
-        fingerprint = (
-            f"{getattr(encoder, '__module__', '?')}.{getattr(encoder, '__qualname__', '?')}"
-        )
+        name = f"{getattr(encoder, '__module__', '?')}.{getattr(encoder, '__qualname__', '?')}"
+        fingerprint = None
     else:
         raise UserError(
             f"an encoder must be callable or have .encode; got {type(encoder).__name__}"
@@ -233,13 +259,47 @@ def as_encode(encoder: Any, device: str, batch_size: int) -> tuple[Callable, str
             with torch.no_grad():
                 z = fn(x)
         except Exception as exc:  # the encoder is the user's code: say where it broke
+            first = (str(exc).splitlines() or [""])[0]
             raise UserError(
                 f"the encoder failed on images of shape {tuple(x.shape)} "
-                f"(float32 in [0, 1]): {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                f"(float32 in [0, 1]): {type(exc).__name__}: {first}".rstrip(": ")
             ) from None
         return check_codes(z, len(x))
 
+    if fingerprint is None:
+        return encode, lambda sim: f"{name}:codes:{probe_hash(encode, sim)}"
     return encode, fingerprint
+
+
+#: images in the probe batch that fingerprints an encoder by its codes
+PROBE_IMAGES = 64
+
+
+def probe_hash(encode: Callable[[Observations], np.ndarray], sim: Any) -> str:
+    """A hash of ``encode``'s codes on a fixed batch of ``sim`` (the first
+    :data:`PROBE_IMAGES` of a seeded draw). Torch's and numpy's global generators are seeded
+    for the probe (and restored after), so an encoder that samples is fingerprinted by its
+    function, not by its noise. Codes are rounded to 4 decimals of their largest magnitude,
+    so thread counts and BLAS builds do not change an identity."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    v = sim.sample_factors(PROBE_IMAGES, rng)
+    w = sim.sample_nuisance(PROBE_IMAGES, rng)
+    torch_state, np_state = torch.random.get_rng_state(), np.random.get_state()
+    try:
+        torch.manual_seed(0)
+        np.random.seed(0)
+        z = encode(Observations(v, w, _render=lambda: sim.sim(v, w)))
+    finally:
+        torch.random.set_rng_state(torch_state)
+        np.random.set_state(np_state)
+    scale = float(np.max(np.abs(z))) if z.size else 0.0
+    scale = scale if scale > 0 else 1.0
+    quantised = np.round(z / scale, 4) + 0.0  # + 0.0: -0.0 and 0.0 hash alike
+    digest = hashlib.sha256(f"{scale:.4e}|{z.shape}".encode())
+    digest.update(np.ascontiguousarray(quantised, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _weights_hash(module: Any) -> str:

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dbench.engine.saved import load_dataset, load_model
+from dbench.engine.identity import metric_settings, recorded_protocol
+from dbench.engine.saved import load_dataset, load_model, state_path
 from dbench.engine.scoring import score_all
 from dbench.engine.settings import check_metrics
 from dbench.engine.store import RunRecord, find_record, write_record
@@ -31,10 +32,12 @@ def rescore(
     *,
     data_dir: str | None = None,
     show_progress: bool = False,
+    missing_state: str | None = None,
 ) -> RunRecord:
     """Score ``metrics`` on the saved run ``run`` (id, unique prefix or record path).
 
-    ``metric_kwargs`` maps a metric name to its settings. Returns the updated record.
+    ``metric_kwargs`` maps a metric name to its settings; ``missing_state`` replaces the
+    error said when the run's model state is absent. Returns the updated record.
     """
     results_dir = Path(results_dir)
     metric_kwargs = dict(metric_kwargs or {})
@@ -42,6 +45,11 @@ def rescore(
         raise UserError("rescore needs at least one metric name")
     specs = check_metrics(metrics, metric_kwargs)  # bad names or settings: before any work
     record = find_record(results_dir, run)
+    if missing_state is not None:
+        try:
+            state_path(results_dir, record)
+        except UserError:
+            raise UserError(missing_state) from None
     model = load_model(results_dir, record)
     sim = load_dataset(record, data_dir)
     for name, spec in specs.items():
@@ -51,6 +59,30 @@ def rescore(
     seed = int(record["config"]["seed"])
     scored = score_all(sim, model.encode, specs, metric_kwargs, seed, show_progress=show_progress)
 
+    updated, outcome = merged(record, specs, scored, time.perf_counter() - started)
+    path = write_record(results_dir, updated)
+    return {**updated, "path": str(path), "outcome": outcome}
+
+
+def missing_metrics(
+    record: RunRecord, specs: dict[str, Any], metric_kwargs: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The metrics of ``specs`` that ``record`` lacks, or holds under another protocol
+    (version or resolved settings) than the one asked for now."""
+    return [
+        name
+        for name, spec in specs.items()
+        if name not in record["scores"]
+        or recorded_protocol(record, name)
+        != {"version": spec.version, "settings": metric_settings(name, metric_kwargs.get(name, {}))}
+    ]
+
+
+def merged(
+    record: RunRecord, specs: dict[str, Any], scored: Any, seconds: float
+) -> tuple[RunRecord, dict[str, str]]:
+    """``record`` with ``scored`` merged in, and per metric what happened to it. Used by
+    rescoring and by ``run``/``evaluate`` when an existing run is asked for more metrics."""
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     outcome, history = {}, list(record.get("history", []))
     for name in specs:
@@ -67,14 +99,14 @@ def rescore(
                 }
             )
 
-    updated = dict(record)
-    updated.pop("path", None)  # run_one's return value carries it; the file never does
+    updated = {k: v for k, v in record.items() if k not in ("path", "existing", "outcome")}
     updated["scores"] = {**record.get("scores", {}), **scored.scores}
     updated["metrics"] = {**record.get("metrics", {}), **scored.meta}
     if history:
         updated["history"] = history
     timings = dict(record.get("timings", {}))
-    timings["metrics_s"] = {**timings.get("metrics_s", {}), **scored.seconds}
+    before = timings.get("metrics_s", {})
+    timings["metrics_s"] = {**(before if isinstance(before, dict) else {}), **scored.seconds}
     updated["timings"] = timings
     # The run's identity (and id) stay those of its training; the log says what came later.
     updated["rescored"] = [
@@ -84,11 +116,10 @@ def rescore(
             "metrics": list(specs),
             "outcome": outcome,
             "representation": scored.representation,
-            "seconds": time.perf_counter() - started,
+            "seconds": seconds,
         },
     ]
-    path = write_record(results_dir, updated)
-    return {**updated, "path": str(path), "outcome": outcome}
+    return updated, outcome
 
 
 def _compare(record: RunRecord, name: str, scored: Any) -> str:

@@ -1,15 +1,16 @@
 """From a :class:`RunConfig` to a concrete run: dataset, model, budget, metrics, identity, id.
 
-This is the one place that decides what a run *is*. ``run_one``, the sweep trials (which skip
-runs whose record exists) and rescoring all call :func:`resolve_run`, so a run id can never
-be computed two ways.
+``run_one`` and the sweep trials (which skip runs whose record exists) call
+:func:`resolve_run`; the identity itself (and so the run id) comes from
+:func:`dbench.engine.identity.make_identity`, from resolved values only: the built model's
+``get_params()``, the loaded data's checksum, the resolved budget and precision. The metric
+list is not part of it: scoring more metrics is scoring the same run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from dbench.contracts import Budget
 from dbench.engine.config import RunConfig
+from dbench.engine.identity import RunIdentity, make_identity, params_of
 from dbench.engine.settings import check_config
 from dbench.errors import UserError
 from dbench.paths import data_root
@@ -41,46 +43,6 @@ def make_dataset(name: str, kwargs: dict[str, Any], data_dir: str | None = None)
     if "data_dir" in inspect.signature(cls).parameters:
         kwargs.setdefault("data_dir", str(data_root(data_dir)))
     return DATASETS.create(name, **kwargs)
-
-
-def identity_hash(identity: dict[str, Any]) -> str:
-    """Short stable hash of a run's identity (sorted JSON)."""
-    text = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def run_identity(
-    config: RunConfig,
-    budget: Budget,
-    source: str,
-    metrics: list[str],
-    precision: str,
-    revision: int = 1,
-) -> dict:
-    """What makes two runs the same run (and so share a run id).
-
-    ``precision`` is the resolved training precision of a model trained by dbench's loop
-    (None for others); it joins the identity only when it is not float32, so fp32 runs keep
-    the ids they had before precision was an option. ``revision`` is the model class's
-    ``revision`` attribute: a model whose defaults or training procedure changed bumps it, so
-    runs of the new procedure never take the ids (and the records and checkpoints) of the
-    old one; it joins the identity from 2 on, so models never revised keep their ids.
-    """
-    extra = {"precision": precision} if precision not in (None, "float32") else {}
-    if revision != 1:
-        extra["model_revision"] = revision
-    return {
-        **extra,
-        "model": config.model,
-        "model_kwargs": config.model_kwargs,
-        "dataset": config.dataset,
-        "dataset_kwargs": config.dataset_kwargs,
-        "source": source,
-        "budget": budget.as_dict(),
-        "metrics": metrics,
-        "metric_kwargs": config.metric_kwargs,
-        "seed": config.seed,
-    }
 
 
 def training_precision(config: RunConfig, model: Any) -> str | None:
@@ -127,9 +89,12 @@ class ResolvedRun:
     metrics: list[str]
     specs: dict[str, Any]
     dataset_info: dict[str, Any]
-    identity: dict[str, Any]
-    run_id: str
+    identity: RunIdentity
     precision: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.identity.run_id
 
 
 def resolve_run(config: RunConfig) -> ResolvedRun:
@@ -148,11 +113,17 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     budget = config.budget.resolved(getattr(model, "default_budget", Budget()))
     dataset_info = sim.describe()
     precision = training_precision(config, model)
-    revision = int(getattr(model, "revision", 1))
-    identity = run_identity(
-        config, budget, str(dataset_info.get("source")), metrics, precision, revision
+    identity = make_identity(
+        dataset=config.dataset,
+        dataset_kwargs=config.dataset_kwargs,
+        dataset_info=dataset_info,
+        model=config.model,
+        params=params_of(model, config.model, config.model_kwargs),
+        seed=config.seed,
+        budget=budget.as_dict(),
+        precision=precision,
+        revision=int(getattr(model, "revision", 1)),
     )
-    run_id = f"{config.dataset}-{config.model}-{identity_hash(identity)}-s{config.seed}"
     return ResolvedRun(
-        config, sim, model, budget, metrics, specs, dataset_info, identity, run_id, precision
+        config, sim, model, budget, metrics, specs, dataset_info, identity, precision
     )

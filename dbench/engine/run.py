@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,11 @@ import numpy as np
 from dbench.contracts import FitContext, HasParams
 from dbench.engine.config import RunConfig
 from dbench.engine.environment import environment, resolve_device
+from dbench.engine.lock import run_lock
+from dbench.engine.record import MACHINE_FIELDS, build, portable_path
 from dbench.engine.resolve import ResolvedRun, resolve_run, stream_rng
 from dbench.engine.scoring import score_all
 from dbench.engine.store import (
-    SCHEMA_VERSION,
     RunRecord,
     artifacts_dir,
     ensure_writable,
@@ -29,7 +31,7 @@ from dbench.engine.store import (
     write_record,
 )
 from dbench.errors import UserError
-from dbench.paths import results_root
+from dbench.paths import data_root, results_root
 from dbench.progress import quiet
 from dbench.registry import MODELS
 
@@ -49,14 +51,52 @@ def run_one(
 
 
 def _run_one(config: RunConfig, report: Any, resolved: ResolvedRun | None) -> RunRecord:
-    started = time.perf_counter()
     results_dir = results_root(config.results_dir)
     run = resolved or resolve_run(config)
-    device = resolve_device(config.device)
     existing = record_path(results_dir, run.run_id)
     if existing.is_file() and not config.overwrite:
-        return {**read_record(existing), "path": str(existing), "existing": True}
+        return _existing(config, run, results_dir)
     ensure_writable(results_dir)
+    device = resolve_device(config.device)  # an unusable device: before anything is created
+    with run_lock(results_dir, run.run_id):
+        if existing.is_file() and not config.overwrite:  # finished while we waited to lock
+            return _existing(config, run, results_dir)
+        return _train(config, run, results_dir, device, report)
+
+
+def _existing(config: RunConfig, run: ResolvedRun, results_dir: Path) -> RunRecord:
+    """The run exists: its record, after scoring any metric it lacks (or holds under another
+    protocol) on the saved model. The same training is never trained twice for a metric."""
+    from dbench.engine.rescore import missing_metrics, rescore
+
+    record = read_record(record_path(results_dir, run.run_id))
+    wanted = missing_metrics(record, run.specs, config.metric_kwargs)
+    if wanted:
+        record = rescore(
+            results_dir,
+            run.run_id,
+            wanted,
+            {name: config.metric_kwargs.get(name, {}) for name in wanted},
+            data_dir=config.data_dir,
+            show_progress=config.show_progress,
+            missing_state=(
+                f"run {run.run_id} exists but lacks {', '.join(wanted)} and its model state "
+                "is not here to score them on; --overwrite trains it again"
+            ),
+        )
+        record.pop("outcome", None)
+    return {**record, "path": str(record_path(results_dir, run.run_id)), "existing": True}
+
+
+def _train(
+    config: RunConfig, run: ResolvedRun, results_dir: Path, device: str, report: Any
+) -> RunRecord:
+    started = time.perf_counter()
+    existing = record_path(results_dir, run.run_id)
+    replaced = existing.parent / "replaced"
+    if existing.is_file() and replaced.exists() and not replaced.is_dir():
+        # checked before anything changes: the old record must have a place to go
+        raise UserError(f"cannot keep the old record: {replaced} is not a folder")
     model = run.model
 
     workdir = artifacts_dir(results_dir, run.run_id)
@@ -75,35 +115,41 @@ def _run_one(config: RunConfig, report: Any, resolved: ResolvedRun | None) -> Ru
             has_checkpoint = workdir.is_dir() and any(workdir.iterdir())
             exc.dbench_checkpoint = str(workdir) if has_checkpoint else None
         raise
-    record: RunRecord = {
-        "schema": SCHEMA_VERSION,
-        "run_id": run.run_id,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": {**config.to_dict(), "budget": run.budget.as_dict()},
-        "identity": run.identity,
-        "model": {
+    given = {k: v for k, v in config.to_dict().items() if k not in MACHINE_FIELDS}
+    record = build(
+        run_id=run.run_id,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        origin="trained",
+        config={**given, "metrics": run.metrics, "budget": run.budget.as_dict()},
+        identity=run.identity.model_dump(),
+        model={
             "name": config.model,
             "kwargs": config.model_kwargs,
             "params": jsonable(model.get_params()) if isinstance(model, HasParams) else {},
             "origin": MODELS.entry(config.model).origin,
             "state_file": str((workdir / "model.state").relative_to(results_dir)),
         },
-        "dataset": run.dataset_info,
-        "budget": run.budget.as_dict(),
-        "training": jsonable(getattr(model, "fit_info_", {})),
-        "scores": scored.scores,
-        "metrics": scored.meta,
-        "representation": scored.representation,
-        "timings": {
+        dataset={
+            **run.dataset_info,
+            "path": portable_path(run.dataset_info.get("path"), data_root(config.data_dir)),
+        },
+        budget=run.budget.as_dict(),
+        training=jsonable(getattr(model, "fit_info_", {})),
+        scores=scored.scores,
+        metrics=scored.meta,
+        representation=scored.representation,
+        timings={
             "fit_s": fit_seconds,
             "metrics_s": scored.seconds,
             "total_s": time.perf_counter() - started,
         },
-        "environment": environment(device, _entries(config, run)),
-    }
+        environment=environment(device, _entries(config, run)),
+    )
+    if "path" in record["dataset"] and record["dataset"]["path"] is None:
+        del record["dataset"]["path"]
     if existing.is_file():
-        keep = existing.parent / "replaced" / f"{run.run_id}.{int(time.time())}.json"
-        keep.parent.mkdir(exist_ok=True)
+        keep = replaced / f"{run.run_id}.{int(time.time())}.json"
+        replaced.mkdir(exist_ok=True)
         existing.replace(keep)
     path = write_record(results_dir, record)
     return {**record, "path": str(path)}

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from dbench.atomic import write_json
+from dbench.atomic import write_text
+from dbench.engine.record import RUN_ID, problem, strict_json
 from dbench.errors import UserError
 
-SCHEMA_VERSION = 1
 RunRecord = dict[str, Any]
-#: run ids: letters, digits, ``_ . = -``; no separators, cannot start with a dot
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}")
 
 
 def check_run_id(run_id: Any) -> str:
@@ -68,53 +65,17 @@ def remove_empty(*folders: Path) -> None:
 
 def write_record(results_dir: Path, record: RunRecord) -> Path:
     path = record_path(results_dir, record["run_id"])
-    try:
-        write_json(path, record)
+    try:  # strict JSON: no NaN or Infinity in any record dbench writes
+        write_text(path, json.dumps(strict_json(record), indent=2, sort_keys=True, allow_nan=False))
     except OSError as exc:
         raise UserError(f"cannot write run record {path}: {exc}") from None
     return path
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def record_problem(record: Any) -> str | None:
-    """Why ``record`` is not a usable run record, or None. Older optional fields may be absent."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    schema = record.get("schema", 1)
-    if not isinstance(schema, int) or isinstance(schema, bool):
-        return f"schema {schema!r} is not a version number"
-    if schema > SCHEMA_VERSION:
-        return f"written by a newer dbench (schema {schema} > {SCHEMA_VERSION}); upgrade dbench"
-    run_id = record.get("run_id")
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
-        return f"invalid run id {run_id!r}"
-    config = record.get("config")
-    if not isinstance(config, dict):
-        return "config is not a mapping"
-    for key in ("dataset", "model"):
-        if not isinstance(config.get(key), str):
-            return f"config has no {key} name"
-    seed = config.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        return f"seed {seed!r} is not a non-negative integer"
-    for key in ("model_kwargs", "dataset_kwargs", "metric_kwargs"):
-        if not isinstance(config.get(key, {}), dict):
-            return f"config.{key} is not a mapping"
-    scores = record.get("scores")
-    if not isinstance(scores, dict):
-        return "scores are not {metric: {score: value}}"
-    for metric, values in scores.items():
-        if not isinstance(values, dict) or not all(
-            _is_number(v) or v is None for v in values.values()
-        ):
-            return f"scores of {metric!r} are not numbers"
-    for key in ("model", "dataset", "metrics", "training", "timings", "budget"):
-        if not isinstance(record.get(key, {}), dict):
-            return f"{key} block is not a mapping"
-    return None
+    """Why ``record`` is not a usable run record, or None (:func:`dbench.engine.record.problem`:
+    one validator for every record read)."""
+    return problem(record)
 
 
 def validate_record(record: Any, where: Any) -> RunRecord:
@@ -126,10 +87,15 @@ def validate_record(record: Any, where: Any) -> RunRecord:
 
 def read_record(path: Path) -> RunRecord:
     """One record; a :class:`UserError` naming the file if it is unreadable or malformed."""
+    path = Path(path)
+    if path.is_symlink() and path.resolve().parent != path.parent.resolve():
+        raise UserError(f"refusing run record {path}: a link to a file outside its folder")
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: JSON, huge ints
         raise UserError(f"unreadable run record {path}: {exc}") from None
+    except RecursionError:
+        raise UserError(f"unreadable run record {path}: nested too deeply") from None
     record = validate_record(record, path)
     if Path(path).stem != record["run_id"]:
         raise UserError(f"run record {path} holds run id {record['run_id']!r}, not its file name")

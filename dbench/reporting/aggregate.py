@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbench.engine.store import RunRecord, iter_records
 from dbench.errors import UserError
-from dbench.reporting.identity import model_defaults, protocol_of
+from dbench.reporting.identity import key_text, metric_settings, model_defaults
 from dbench.reporting.labels import config_label
 from dbench.reporting.runs import (
     BASE,
@@ -42,8 +42,9 @@ from dbench.reporting.runs import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-#: what tells configurations apart (``_data`` holds the source, checksum and dataset kwargs)
-GROUP_KEYS = ["dataset", "_data", "model", "_params", "_budget", "_protocol"]
+#: what tells configurations apart: the configuration key (the run identity without the
+#: seed, :mod:`dbench.engine.identity`); the others are parts of it, kept for display
+GROUP_KEYS = ["dataset", "_data", "model", "_config"]
 # Metric preferred for ranking when none is named: Higgins et al. 2017's metric, dbench's headline.
 DEFAULT_METRIC = "higgins"
 EMPTY_COLUMNS = ["rank", "dataset", "source", "model", "label", "steps", "batch_size",
@@ -139,9 +140,80 @@ def filtered_runs(
             scored = ", ".join(sorted(meta)) or "none"
             raise UserError(f"no run here was scored with metric {metric!r} (scored: {scored})")
         records = [r for r in records if metric in r["scores"]]
-    frame = runs_frame(records)
+    frame = one_record_per_run(runs_frame(records))
+    frame, meta = split_protocols(frame, meta)
     frame.attrs["metrics"] = meta
     return frame, meta
+
+
+def one_record_per_run(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs with one record each. Two records of one run (same identity: a record copied under
+    another name, or one from before identities were resolved beside its successor) would
+    count a seed twice: the newest is kept, and stderr says which was left out and why."""
+    if runs.empty or not runs["_run"].duplicated().any():
+        return runs
+    ordered = runs.sort_values(["created", "run_id"], ascending=[False, True], kind="stable")
+    dropped = ordered[ordered["_run"].duplicated(keep="first")]
+    kept = ordered.drop_duplicates("_run", keep="first")
+    for _, row in dropped.iterrows():
+        twin = kept.loc[kept["_run"] == row["_run"], "run_id"].iloc[0]
+        warnings.warn(
+            f"records {twin} and {row['run_id']} are the same run ({row['model']} on "
+            f"{row['dataset']}, seed {row['seed']}, identical configuration): kept {twin} "
+            f"(the newer), left out {row['run_id']}",
+            stacklevel=3,
+        )
+    return kept.sort_index()
+
+
+def _default_protocol(metric: str) -> dict[str, Any] | None:
+    """The registered metric's protocol with its default settings (None if not registered)."""
+    try:
+        from dbench.registry import METRICS
+
+        version = METRICS.get(metric).version
+    except Exception:  # noqa: BLE001 - an unregistered plugin metric
+        return None
+    return {"version": version, "settings": metric_settings(metric, {})}
+
+
+def split_protocols(
+    runs: pd.DataFrame, meta: dict[str, dict[str, Any]]
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Scores of one metric measured under different protocols (settings or versions) never
+    average: the most common protocol (on a tie, the metric's defaults) keeps the metric's
+    name, each other one becomes its own
+    metric ``<metric>#2``, ``#3``, ... (said in the table's caption). Afterwards every run's
+    ``_protocol`` is the one protocol of each column it has, so it no longer splits rows."""
+    import numpy as np
+
+    if runs.empty:
+        return runs, meta
+    runs, meta = runs.copy(), dict(meta)
+    protos = [json.loads(p) for p in runs["_protocol"]]
+    for metric in sorted(meta):
+        keys = [key_text(p[metric]) if metric in p else None for p in protos]
+        counts = Counter(k for k in keys if k is not None)
+        if len(counts) < 2:
+            continue
+        default = key_text(_default_protocol(metric))
+        order = sorted(counts, key=lambda k: (-counts[k], k != default, k))
+        for number, kind in enumerate(order[1:], start=2):
+            alias = f"{metric}#{number}"
+            mask = np.array([k == kind for k in keys])
+            for score in meta[metric]["scores"]:
+                col = f"{metric}.{score}"
+                if col in runs:
+                    runs[f"{alias}.{score}"] = runs[col].where(mask)
+                    runs[col] = runs[col].where(~mask)
+            meta[alias] = {**meta[metric], "protocol_of": metric}
+            for i in np.flatnonzero(mask):
+                protos[i][alias] = protos[i].pop(metric)
+    board_protocol = {}
+    for p in protos:
+        board_protocol.update(p)
+    runs["_protocol"] = key_text(board_protocol)  # one protocol per column, board-wide
+    return runs, meta
 
 
 # -- aggregation -----------------------------------------------------------------------------
@@ -201,17 +273,14 @@ def aggregate(
     import pandas as pd
 
     rank_metric = metric or (DEFAULT_METRIC if DEFAULT_METRIC in meta else min(meta, default=None))
-    shown = {metric: meta[metric]} if metric else meta
+    # one metric: its columns, including those of its other protocols (``higgins#2``)
+    shown = {m: v for m, v in meta.items() if metric in (None, m, v.get("protocol_of"))}
     columns = score_columns(runs, shown)
     if runs.empty:
         board = pd.DataFrame(columns=EMPTY_COLUMNS)
         board.attrs.update(rank_by=None, lower_is_better=False, metrics=shown, skipped=[])
         return board
 
-    if metric:
-        # Ranked on one metric, configurations are told apart by that metric's protocol only:
-        # a seed that also scored other metrics is still the same configuration.
-        runs = runs.assign(_protocol=runs["_protocol"].map(lambda p: protocol_of(p, metric)))
     data_cols = [c for c in runs.columns if c.startswith("dataset_")]
     params = param_columns(runs)
     rows = []

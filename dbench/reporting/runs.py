@@ -43,7 +43,9 @@ TAIL = [
     "numpy_version",
     "git_commit",
 ]
-PRIVATE = ["_params", "_data", "_data_text", "_budget", "_protocol", "_factors"]
+PRIVATE = [
+    "_params", "_data", "_data_text", "_budget", "_protocol", "_factors", "_config", "_run"
+]  # fmt: skip
 LONG = ["metric", "score", "value"]
 #: names a hyperparameter column may not take (it becomes ``param_<name>``)
 RESERVED = frozenset(
@@ -113,9 +115,10 @@ def _metric_seconds(timings: dict[str, Any]) -> float:
 def run_row(record: RunRecord) -> dict[str, Any]:
     """One record as one flat row (public columns and the private key columns)."""
     config = record["config"]
-    data = identity.data_identity(record)
-    budget = identity.budget_of(record)
-    params = identity.model_params(record)
+    ident = identity.identity_of_record(record)  # the one definition of sameness
+    data = {"source": ident.source, "checksum": ident.checksum, "kwargs": ident.data_kwargs}
+    budget = identity.budget_of(record, ident)
+    params = ident.params
     info = _mapping(record.get("dataset"))
     row: dict[str, Any] = {
         "run_id": record["run_id"],
@@ -154,6 +157,8 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         _data_text=data_text(data, identity.dataset_defaults(config["dataset"])),
         _budget=identity.key_text(budget) if budget else "unknown",
         _protocol=identity.key_text(identity.protocol(record)),
+        _config=ident.config_key,
+        _run=ident.key,
         _factors=json.dumps(factors if isinstance(factors, list) else []),
     )
     return row

@@ -107,11 +107,10 @@ def _one_table(rows, scores, meta, all_scores, rank_by, lower) -> Shown:
         out["budget"] = [budget_text(b) for b in rows["_budget"]]
     else:
         notes.append(f"budget: {budget_text(rows['_budget'].iloc[0])}")
-    if rows["_protocol"].nunique() > 1:
-        out["metric settings"] = [protocol_text(p) for p in rows["_protocol"]]
-    else:
-        text = protocol_text(rows["_protocol"].iloc[0])
-        notes.append(f"metrics: {text}" if text else "")
+    # One protocol per score column (aggregate.split_protocols): said once, under the table.
+    shown_protocols = {m: p for m, p in json.loads(rows["_protocol"].iloc[0]).items() if m in meta}
+    text = protocol_text(json.dumps(shown_protocols))
+    notes.append(f"metrics: {text}" if text else "")
     out["n"] = rows["n"].astype(str)
     best = set()
     for col in [c for c in scores if rows[f"{c}.mean"].notna().any()]:  # scored on this data

@@ -1,15 +1,19 @@
 """Sweeps on Ray Tune: the driver side (one trial per grid point x seed, each one ``run_one``).
 
 The driver hands Tune one ``grid_search`` over the sweep's :class:`~dbench.sweep.plan.TrialPlan`
-s, so Tune owns scheduling, retries, snapshots and resume; :mod:`dbench.sweep.trial` is what
-each trial runs, :mod:`dbench.sweep.ray_env` starts and sizes Ray, and
-:mod:`dbench.sweep.progress` prints a line per trial event.
+s, so Tune owns scheduling and retries; :mod:`dbench.sweep.trial` is what each trial runs,
+:mod:`dbench.sweep.ray_env` starts and sizes Ray, and :mod:`dbench.sweep.progress` prints a
+line per trial event.
 
 Run ids are deterministic, so a re-run trial rewrites the same record file, and a trial whose
-record already exists is not run again: records are never duplicated or lost. The sweep's
-resources are written next to Tune's snapshot (:data:`META_FILE`), so ``--resume`` needs only
-the sweep's name. Ray is imported inside functions only: ``import dbench`` and
-``dbench --help`` never load it.
+record already exists is not run again: records are never duplicated or lost. The sweep's plan
+and resources are written as JSON next to Tune's files (:data:`META_FILE`), so ``--resume``
+needs only the sweep's name. Resume never reads Tune's state back: ``tuner.pkl``, the
+experiment state and the trials' ``params.pkl`` are pickles, and the sweep folder is part of
+the results folder, which is untrusted. It rebuilds the sweep from the plan instead: runs whose
+record exists are done, the others start as a new Tune experiment in the same folder and
+continue from their training checkpoints (loaded with ``weights_only=True``). Ray is imported
+inside functions only: ``import dbench`` and ``dbench --help`` never load it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dbench.errors import UserError
-from dbench.sweep.plan import TrialPlan
+from dbench.sweep.plan import TrialPlan, plans_from_json, plans_to_json
 from dbench.sweep.ray_env import (
     QuietLoggers,
     check_address,
@@ -32,10 +36,14 @@ from dbench.sweep.ray_env import (
     session_dir,
     start_ray,
 )
-from dbench.sweep.trial import trainable
+from dbench.sweep.trial import final_metrics, finished_record, trainable
 
-#: the sweep's own metadata (its resources), next to Tune's snapshot
+#: the sweep's own plan and resources (JSON), next to Tune's files
 META_FILE = "dbench-sweep.json"
+#: the layout of :data:`META_FILE` that ``--resume`` reads
+PLAN_FORMAT = 1
+#: a plan larger than this is refused unread (about 50,000 trials)
+MAX_PLAN_BYTES = 64 << 20
 
 
 @dataclass
@@ -101,8 +109,16 @@ def sweep_path(options: SweepOptions) -> str:
     return f"{options.storage.rstrip('/')}/{options.name}"
 
 
-def param_space(plans: list[TrialPlan], options: SweepOptions) -> dict[str, Any]:
-    """Tune's param space: one grid point per plan, plus what every trial needs to know."""
+def param_space(
+    plans: list[TrialPlan],
+    options: SweepOptions,
+    todo: list[int] | None = None,
+    *,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Tune's param space: one grid point per plan to run (``todo``: their indices in
+    ``plans``, all by default), plus what every trial needs to know. ``resume``: the runs
+    continue from their training checkpoints."""
     from ray import tune
 
     opts = {
@@ -110,13 +126,17 @@ def param_space(plans: list[TrialPlan], options: SweepOptions) -> dict[str, Any]
         "gpus": options.gpus_per_trial,
         "report_interval_s": options.report_interval_s,
     }
-    points = [{"index": i, "label": p.label, "run": _run_dict(p)} for i, p in enumerate(plans)]
+    todo = list(range(len(plans))) if todo is None else todo
+    points = [
+        {"index": k, "plan_index": i, "label": plans[i].label, "run": _run_dict(plans[i], resume)}
+        for k, i in enumerate(todo)
+    ]
     return {"trial": tune.grid_search(points), "dbench": opts}
 
 
-def _run_dict(plan: TrialPlan) -> dict[str, Any]:
+def _run_dict(plan: TrialPlan, resume: bool) -> dict[str, Any]:
     d = plan.config.to_dict()
-    d["resume"] = False
+    d["resume"] = resume
     return d
 
 
@@ -125,28 +145,33 @@ def run_sweep(
 ) -> SweepSummary:
     """Run (or, with ``resume``, continue) a sweep; Ray is shut down afterwards if we started it.
 
-    Interrupting (Ctrl-C) stops the trials, keeps Tune's snapshot and returns a summary with
-    UNFINISHED trials; ``resume=True`` with the same name continues from there.
+    Interrupting (Ctrl-C) stops the trials and returns a summary with UNFINISHED trials;
+    ``resume=True`` with the same name continues from there: ``plans`` is then ignored, the
+    sweep's own plan is read from :data:`META_FILE` (JSON; nothing Tune pickled is read).
     """
     if options.address:
         check_address(options.address)  # before the slow Ray import
     quiet_ray_env()
     import ray  # after quiet_ray_env: Ray reads the environment at import
-    from ray import tune
 
     path = sweep_path(options)
+    earlier: list[TrialOutcome] = []
+    todo: list[int] | None = None
     if resume:
-        if not tune.Tuner.can_restore(path):
-            raise UserError(f"no sweep to resume at {path}")
-        meta = read_meta(path)  # the sweep's own resources, not this command's defaults
+        plans, meta = read_plan(path)  # the sweep's own resources, not this command's defaults
         options.cpus_per_trial, options.gpus_per_trial = meta["cpus"], meta["gpus"]
-        options.max_concurrent = meta.get("max_concurrent")
+        options.max_concurrent = meta["max_concurrent"]
+        earlier, todo = split_finished(plans, options.gpus_per_trial)
     elif _exists(path):
         raise UserError(
             f"sweep {options.name!r} already exists at {path}; use --resume or a new --name"
         )
+    plan_json = _plan_json(plans) if not resume else None  # before Ray: a bad value fails fast
 
     summary = SweepSummary(name=options.name, path=path, planned=len(plans) if plans else None)
+    summary.outcomes = earlier
+    if resume and not todo:  # every run has its record: nothing to start
+        return summary
     quiet = QuietLoggers()  # Tune's INFO/WARNING lines would interleave with our table
     started_here = not ray.is_initialized()
     session = None
@@ -160,12 +185,13 @@ def run_sweep(
         summary.parallelism = check_resources(
             options.cpus_per_trial, options.gpus_per_trial, options.max_concurrent
         )
-        tuner = _restore(path) if resume else _new_tuner(plans, options, path)
+        tuner = _new_tuner(plans, options, path, plan_json, todo)
         t1, since = time.perf_counter(), time.time()
         grid = tuner.fit()
         summary.wall_s = time.perf_counter() - t1
-        summary.outcomes = outcomes(grid, since=int(since))
-        summary.parallelism = min(summary.parallelism, max(len(summary.outcomes), 1))
+        ran = outcomes(grid, since=int(since))
+        summary.outcomes = sorted(earlier + ran, key=lambda o: o.index)
+        summary.parallelism = min(summary.parallelism, max(len(ran), 1))
     finally:
         quiet.restore()
         if started_here and ray.is_initialized():
@@ -174,22 +200,67 @@ def run_sweep(
     return summary
 
 
-def _restore(path: str) -> Any:
-    from ray import tune
+def split_finished(
+    plans: list[TrialPlan], gpus_per_trial: float
+) -> tuple[list[TrialOutcome], list[int]]:
+    """A resumed sweep's finished runs (their record exists with every score) as outcomes,
+    and the indices of the others, which run again."""
+    earlier, todo = [], []
+    for i, plan in enumerate(plans):
+        record = finished_record(plan.config, gpus_per_trial > 0)
+        if record is None:
+            todo.append(i)
+            continue
+        m = final_metrics(record, time.perf_counter(), skipped=False)
+        earlier.append(
+            TrialOutcome(
+                label=plan.label,
+                status="DONE",
+                score=_score_text(m),
+                run_id=record["run_id"],
+                index=i,
+                earlier=True,
+            )
+        )
+    return earlier, todo
 
-    return tune.Tuner.restore(path, trainable=trainable(), resume_errored=True)
+
+def _plan_json(plans: list[TrialPlan] | None) -> list[dict[str, Any]]:
+    if not plans:
+        raise UserError("the sweep is empty")
+    trials = plans_to_json(plans)
+    try:
+        json.dumps(trials, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"the sweep's settings must be JSON values: {exc}") from None
+    return trials
 
 
-def _new_tuner(plans: list[TrialPlan] | None, options: SweepOptions, path: str) -> Any:
+def _new_tuner(
+    plans: list[TrialPlan],
+    options: SweepOptions,
+    path: str,
+    plan_json: list[dict[str, Any]] | None,
+    todo: list[int] | None,
+) -> Any:
+    """A new Tune experiment over ``todo`` (all plans: a new sweep, whose plan is written
+    first; some: a resumed one, whose runs continue from their checkpoints)."""
     from ray import tune
 
     from dbench.sweep.progress import ProgressPrinter
 
-    if not plans:
-        raise UserError("the sweep is empty")
+    if plan_json is not None:
+        meta = {
+            "format": PLAN_FORMAT,
+            "cpus": options.cpus_per_trial,
+            "gpus": options.gpus_per_trial,
+            "max_concurrent": options.max_concurrent,
+            "trials": plan_json,
+        }
+        write_meta(path, meta)
     tuner = tune.Tuner(
         trainable(),
-        param_space=param_space(plans, options),
+        param_space=param_space(plans, options, todo, resume=plan_json is None),
         tune_config=tune.TuneConfig(
             reuse_actors=True,  # ~2 s saved per trial: one worker runs trial after trial
             max_concurrent_trials=options.max_concurrent,
@@ -206,12 +277,6 @@ def _new_tuner(plans: list[TrialPlan] | None, options: SweepOptions, path: str) 
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
         ),
     )
-    meta = {
-        "cpus": options.cpus_per_trial,
-        "gpus": options.gpus_per_trial,
-        "max_concurrent": options.max_concurrent,
-    }
-    write_meta(path, meta)
     return tuner
 
 
@@ -237,21 +302,51 @@ def _filesystem(path: str) -> tuple[Any, str]:
 
 
 def write_meta(path: str, meta: dict[str, Any]) -> None:
-    """Resources of the sweep, next to Tune's snapshot, so --resume needs only the name."""
+    """The sweep's plan and resources, next to Tune's files, so --resume needs only the name."""
     fs, root = _filesystem(path)
     fs.create_dir(root, recursive=True)
     with fs.open_output_stream(f"{root}/{META_FILE}") as f:
-        f.write(json.dumps(meta).encode())
+        f.write(json.dumps(meta, allow_nan=False).encode())
 
 
-def read_meta(path: str) -> dict[str, Any]:
-    """What :func:`write_meta` wrote; Tune's defaults for a sweep from another tool."""
+def read_plan(path: str) -> tuple[list[TrialPlan], dict[str, Any]]:
+    """The plans and resources :func:`write_meta` wrote, checked as untrusted input (one-line
+    :class:`UserError` for anything else: a missing file, bad JSON, a sweep without a plan)."""
     fs, root = _filesystem(path)
+    where = f"{path.rstrip('/')}/{META_FILE}"
     try:
         with fs.open_input_stream(f"{root}/{META_FILE}") as f:
-            return json.loads(f.read())
-    except (OSError, ValueError):
-        return {"cpus": 1, "gpus": 0}
+            text = f.read(MAX_PLAN_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"no sweep to resume at {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read the sweep plan {where}: {exc}") from None
+    if len(text) > MAX_PLAN_BYTES:
+        raise UserError(f"sweep plan {where} is over {MAX_PLAN_BYTES >> 20} MiB")
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"unreadable sweep plan {where}: {str(exc)[:200]}") from None
+    if not isinstance(meta, dict) or meta.get("format") != PLAN_FORMAT or "trials" not in meta:
+        raise UserError(
+            f"{where}: no dbench plan (a sweep of an older dbench or another tool); Tune's "
+            "own state is not read back: run the sweep again under a new --name (runs whose "
+            "record exists are skipped)"
+        )
+    cpus, gpus, most = meta.get("cpus"), meta.get("gpus"), meta.get("max_concurrent")
+    if not (_number(cpus) and cpus > 0 and _number(gpus) and gpus >= 0) or not (
+        most is None or (isinstance(most, int) and not isinstance(most, bool) and most >= 1)
+    ):
+        raise UserError(f"sweep plan {where}: bad resources cpus={cpus!r}, gpus={gpus!r}")
+    return plans_from_json(meta["trials"], where), meta
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _score_text(m: dict[str, Any]) -> str:
+    return f"{m['score_name']}={m['score']:.4f}" if "score" in m else ""
 
 
 def outcomes(grid: Any, since: float) -> list[TrialOutcome]:
@@ -266,7 +361,7 @@ def outcomes(grid: Any, since: float) -> list[TrialOutcome]:
             status = "SKIPPED" if m.get("skipped") else "DONE"
         else:
             status = "UNFINISHED"
-        score = f"{m['score_name']}={m['score']:.4f}" if "score" in m else ""
+        score = _score_text(m)
         error = None
         if result.error is not None:
             error = str(result.error).strip().splitlines()[-1][:200]
@@ -278,7 +373,7 @@ def outcomes(grid: Any, since: float) -> list[TrialOutcome]:
                 run_id=m.get("run_id"),
                 trial_s=m.get("trial_s"),
                 error=error,
-                index=point.get("index", 0),
+                index=point.get("plan_index", point.get("index", 0)),
                 earlier=status != "UNFINISHED" and m.get("timestamp", since) < since,
             )
         )

@@ -9,6 +9,9 @@ one flat ``{key: value}`` layer (see :mod:`dbench.engine.settings`), each grid p
 go on top of it, and :func:`dbench.engine.settings.apply` routes the result into the config.
 Every distinct configuration is then checked once by
 :func:`dbench.engine.settings.check_config`, the same check a single run gets.
+
+A sweep's plan is kept as JSON (:func:`plans_to_json`) so that ``--resume`` rebuilds the same
+trials from it (:func:`plans_from_json`) without reading anything Tune pickled.
 """
 
 from __future__ import annotations
@@ -194,8 +197,20 @@ def check_plans(plans: list[TrialPlan]) -> None:
     from dbench.engine.settings import check_config
 
     checked: set[str] = set()
+    runs: dict[str, str] = {}
     for plan in plans:
         c = plan.config
+        # Metric settings are scored on a run, not part of it: two trials that differ only
+        # there would train one run twice (and race for its record).
+        run = json.dumps([c.model, c.model_kwargs, c.dataset, c.dataset_kwargs, c.seed,
+                          c.budget, c.precision], sort_keys=True, default=str)  # fmt: skip
+        if run in runs:
+            raise UserError(
+                f"trials {runs[run]!r} and {plan.label!r} (seed {c.seed}) are one run: they "
+                "differ only in metric settings, which are scored on a run, not part of it; "
+                "sweep once, then `dbench score RUN --set METRIC.key=value` for the others"
+            )
+        runs[run] = plan.label
         metrics = list(c.metrics) if c.metrics is not None else default_metrics()
         key = json.dumps(
             [c.model, c.model_kwargs, c.dataset, c.dataset_kwargs, metrics, c.metric_kwargs],
@@ -205,3 +220,72 @@ def check_plans(plans: list[TrialPlan]) -> None:
         if key not in checked:
             checked.add(key)
             check_config(c, metrics)
+
+
+#: the JSON type each RunConfig field of a saved plan must have (None: may be null)
+_PLAN_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "dataset": (str,),
+    "model_kwargs": (dict,),
+    "dataset_kwargs": (dict,),
+    "metrics": (list, type(None)),
+    "metric_kwargs": (dict,),
+    "seed": (int,),
+    "budget": (dict,),
+    "device": (str,),
+    "precision": (str,),
+    "data_dir": (str, type(None)),
+    "results_dir": (str, type(None)),
+    "resume": (bool,),
+    "overwrite": (bool,),
+    "show_progress": (bool,),
+}
+
+
+def _bad_field(run: dict[str, Any]) -> str | None:
+    """The first field of a saved run that RunConfig lacks or that has the wrong JSON type."""
+    for key, value in run.items():
+        if key not in _PLAN_TYPES or not isinstance(value, _PLAN_TYPES[key]):
+            return key
+    if any(not isinstance(m, str) for m in run.get("metrics") or []):
+        return "metrics"
+    if any(not isinstance(v, dict) for v in run.get("metric_kwargs", {}).values()):
+        return "metric_kwargs"
+    return None
+
+
+def plans_to_json(plans: list[TrialPlan]) -> list[dict[str, Any]]:
+    """The trials as plain JSON values: ``[{"label": ..., "run": RunConfig fields}, ...]``."""
+    return [{"label": p.label, "run": p.config.to_dict()} for p in plans]
+
+
+def plans_from_json(items: Any, where: str) -> list[TrialPlan]:
+    """The trials :func:`plans_to_json` wrote, checked as a new sweep's are.
+
+    The plan lives in the results folder, which is untrusted: every field is type-checked,
+    unknown fields are refused, a run never overwrites or prints progress, and every
+    configuration goes through :func:`check_plans`. ``where`` names the file in errors.
+    """
+    if not isinstance(items, list) or not items:
+        raise UserError(f"sweep plan {where}: no trials")
+    plans: list[TrialPlan] = []
+    seen: set[str] = set()
+    for n, item in enumerate(items):
+        run = item.get("run") if isinstance(item, dict) else None
+        if not isinstance(run, dict) or not isinstance(item.get("label"), str):
+            raise UserError(f"sweep plan {where}: trial {n} is not {{label, run}}")
+        bad = _bad_field(run)
+        if bad is not None:
+            raise UserError(f"sweep plan {where}: trial {n} has a bad field {bad[:80]!r}")
+        run = {**run, "resume": False, "overwrite": False, "show_progress": False}
+        try:
+            config = RunConfig(**run)
+        except TypeError as exc:  # a missing model, an unknown budget field
+            raise UserError(f"sweep plan {where}: trial {n}: {exc}") from None
+        key = json.dumps(config.to_dict(), sort_keys=True, default=str)
+        if key in seen:  # as expand refuses: two trials would race on one run
+            raise UserError(f"sweep plan {where}: trial {n} repeats an earlier trial")
+        seen.add(key)
+        plans.append(TrialPlan(item["label"], config))
+    check_plans(plans)
+    return plans

@@ -8,8 +8,9 @@ pointing at the run's artifact folder whenever the model wrote a new training ch
 there; at the end it reports the scores.
 
 Everything a trial needs (its RunConfig, its resources) lives in the trial's config, laid out
-by :func:`dbench.sweep.driver.param_space`, so ``Tuner.restore`` needs only the experiment
-folder. Ray is imported inside functions only.
+by :func:`dbench.sweep.driver.param_space`. A resumed sweep is a new Tune experiment (Tune's
+pickled state is never read back) whose RunConfigs say ``resume``: the run continues from the
+training checkpoint in its artifact folder. Ray is imported inside functions only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +38,46 @@ def pin_threads(cpus: float) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def existing_record(results_dir: Path, run_id: str) -> dict | None:
-    """The finished record of this run, if one is already there with every score."""
+def trial_device(device: str, has_gpu: bool) -> str:
+    """What a trial's ``device`` means: "auto" is only what Ray gave the trial (a GPU or none),
+    never any GPU of the machine. The driver names runs the same way (their ids depend on it)."""
+    if device != "auto":
+        return device
+    return "cuda" if has_gpu else "cpu"
+
+
+def existing_record(results_dir: Path, resolved: Any) -> dict | None:
+    """The finished record of this resolved run: already there with every metric the run
+    asks for, under the protocol it asks for (a run lacking one is not finished: its trial
+    scores the rest on the saved model, see ``run_one``)."""
+    from dbench.engine.rescore import missing_metrics
     from dbench.engine.store import read_record, record_path
 
-    path = record_path(results_dir, run_id)
+    path = record_path(results_dir, resolved.run_id)
     if not path.is_file():
         return None
     try:
         record = read_record(path)
     except UserError:
         return None  # unreadable: run again and overwrite it
-    wanted = record.get("identity", {}).get("metrics", [])
-    return record if all(m in record.get("scores", {}) for m in wanted) else None
+    missing = missing_metrics(record, resolved.specs, resolved.config.metric_kwargs)
+    return None if missing else record
+
+
+def finished_record(config: Any, has_gpu: bool) -> dict | None:
+    """The record of ``config``'s run if it is finished, for the driver of a resumed sweep;
+    the run id comes from ``resolve_run`` on the RunConfig the trial would run."""
+    from dbench.engine.resolve import resolve_run
+    from dbench.paths import results_root
+    from dbench.progress import quiet
+
+    config = replace(config, device=trial_device(config.device, has_gpu))
+    try:
+        with quiet():
+            resolved = resolve_run(config)
+    except Exception:  # e.g. data only on the workers: the trial resolves it, or says why not
+        return None
+    return existing_record(results_root(config.results_dir), resolved)
 
 
 def final_metrics(record: dict, started: float, skipped: bool) -> dict[str, Any]:
@@ -128,16 +157,16 @@ def run_trial(config: dict[str, Any]) -> None:
     opts = config["dbench"]
     pin_threads(opts["cpus"])
     run_config = RunConfig(**config["run"])
-    if run_config.device == "auto":  # only what Ray gave this trial; "auto" would grab any GPU
-        run_config.device = "cuda" if ray.get_gpu_ids() else "cpu"
+    run_config.device = trial_device(run_config.device, bool(ray.get_gpu_ids()))
     results_dir = results_root(run_config.results_dir)
     resolved = resolve_run(run_config)
-    done = existing_record(results_dir, resolved.run_id)
+    done = existing_record(results_dir, resolved)
     if done is not None:
         tune.report(final_metrics(done, started, skipped=True))
         return
-    # A Tune checkpoint means this trial ran before: continue its training checkpoint.
-    run_config.resume = tune.get_checkpoint() is not None
+    # A resumed sweep, or a Tune checkpoint (this trial failed and Tune retries it in this
+    # session): continue from the training checkpoint in the run's artifact folder.
+    run_config.resume = run_config.resume or tune.get_checkpoint() is not None
     workdir = artifacts_dir(results_dir, resolved.run_id)
     forward = Forwarder(workdir, resolved.run_id, opts["report_interval_s"])
     record = run_one(run_config, report=forward, resolved=resolved)
