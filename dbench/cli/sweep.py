@@ -40,7 +40,14 @@ def _storage(storage: str | None, results_dir: Path) -> str:
 def sweep(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model.")] = None,
     dataset: Annotated[
-        str | None, typer.Option("--dataset", "-d", help="Dataset (default: dsprites).")
+        str | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            "--datasets",
+            help="Dataset (default: dsprites); with --preset, one or more (comma-separated) of "
+            "its datasets.",
+        ),
     ] = None,
     grid: Annotated[
         list[str] | None,
@@ -63,6 +70,14 @@ def sweep(
         ),
     ] = None,
     steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
+    grid_points: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --preset: at most N values of each of its grid axes, evenly spaced, "
+            "ends included (a slice spanning each range).",
+        ),
+    ] = None,
     preset: Annotated[
         str | None, typer.Option(help="A TOML preset: name in baselines/ or a path.")
     ] = None,
@@ -112,7 +127,8 @@ def sweep(
         check_address(address)
     plans = None
     if resume:
-        if any(x is not None for x in (model, preset, grid, seeds, metrics, settings, steps)):
+        given = (model, preset, grid, seeds, metrics, settings, steps, grid_points)
+        if any(x is not None for x in given):
             raise UserError("--resume continues a sweep as it was defined; give only its name")
         sweep_name = resume
     else:
@@ -125,6 +141,7 @@ def sweep(
             settings,
             steps,
             preset,
+            grid_points,
             (device, precision),
             data,
             str(results),
@@ -156,7 +173,10 @@ def sweep(
     _print_summary(summary, options, results_dir, storage)
 
 
-def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, hardware, data, results):
+def _plan(
+    model, dataset, grid, seeds, metrics, settings, steps, preset, grid_points, hardware, data,
+    results,
+):  # fmt: skip
     """The trials; ``hardware`` is (device, precision)."""
     from dbench.engine.settings import parse_items
     from dbench.sweep.plan import SweepRequest, expand, parse_grid, parse_seeds
@@ -182,9 +202,12 @@ def _plan(model, dataset, grid, seeds, metrics, settings, steps, preset, hardwar
             settings=set_dict,
             grid=grid_dict,
             steps=steps,
+            grid_points=grid_points,
         )
         base = Path(data_preset["path"]).stem
     elif model:
+        if grid_points is not None:
+            raise UserError("--grid-points slices the grid of a --preset")
         requests = [
             SweepRequest(
                 model=model,

@@ -5,8 +5,12 @@ Three architectures:
 - ``"burgess"`` — the standard 64x64 conv net of Burgess et al. 2018 ("Understanding
   disentangling in beta-VAE", Appendix A.1): 4 conv layers with 32 channels, 4x4 kernels,
   stride 2, padding 1, ReLU -> FC 256 -> FC 256 -> 2 * latent (mean, log variance); the decoder
-  mirrors it with transposed convs. (disentanglement_lib's 32,32,64,64-channel variant and
-  disent's padding-2 variant are other entries of :data:`ARCHS` waiting to be written.)
+  mirrors it with transposed convs.
+- ``"locatello"`` — the conv net of Locatello et al. 2019 as disentanglement_lib builds it
+  (``conv_encoder``/``deconv_decoder``): convs of 32, 32, 64, 64 channels, stride 2, with
+  4x4, 4x4, 2x2, 2x2 kernels (the last two are 2x2 in that code, 4x4 in the paper's table;
+  dbench follows the code the study ran), ReLU -> FC 256 -> 2 * latent; the decoder is FC 256
+  -> FC 1024 (64 x 4 x 4) -> transposed convs of 64, 32, 32 and C channels, 4x4, stride 2.
 - ``"higgins_mlp"`` — Higgins et al. 2017's dSprites MLP: 4096-1200-1200 ReLU encoder,
   1200-1200-1200 tanh decoder (SPEC marks the details unconfirmed).
 - ``"mlp"`` — a plain MLP for any image size: flatten -> hidden layers (ReLU) -> 2 * latent;
@@ -27,7 +31,7 @@ from torch import nn
 
 from dbench.errors import UserError
 
-ARCHS = ("burgess", "higgins_mlp", "mlp")
+ARCHS = ("burgess", "locatello", "higgins_mlp", "mlp")
 #: hidden layer widths of arch ``"mlp"`` when none are given
 MLP_HIDDEN: tuple[int, ...] = (512,)
 
@@ -84,6 +88,50 @@ class ConvDecoder(nn.Module):
             last = i == 3
             layers.append(nn.ConvTranspose2d(channels, c if last else channels, 4, 2, 1))
             if not last:
+                layers.append(relu())
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.fc(z).view(len(z), *self.start))
+
+
+class LocatelloEncoder(nn.Module):
+    """Locatello et al. 2019 conv encoder: (n, C, H, W) -> (n, 2 * latent)."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int):
+        super().__init__()
+        c, h, w = obs_shape
+        shapes = ((c, 32, 4), (32, 32, 4), (32, 64, 2), (64, 64, 2))  # (in, out, kernel)
+        layers: list[nn.Module] = []
+        for cin, cout, k in shapes:  # "same" padding at stride 2: 1 for 4x4, 0 for 2x2
+            layers += [nn.Conv2d(cin, cout, k, 2, (k - 2) // 2), relu()]
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(64 * (h // 16) * (w // 16), 256),
+            relu(),
+            nn.Linear(256, 2 * latent_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x))
+
+
+class LocatelloDecoder(nn.Module):
+    """Locatello et al. 2019 deconv decoder: (n, latent) -> (n, C, H, W) logits / means."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], latent_dim: int):
+        super().__init__()
+        c, h, w = obs_shape
+        self.start = (64, h // 16, w // 16)
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, 256), relu(), nn.Linear(256, math.prod(self.start)), relu()
+        )
+        widths = (64, 64, 32, 32, c)
+        layers: list[nn.Module] = []
+        for i in range(4):
+            layers.append(nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1))
+            if i < 3:
                 layers.append(relu())
         self.deconv = nn.Sequential(*layers)
 
@@ -221,11 +269,12 @@ def build_nets(
     obs_shape = tuple(int(s) for s in obs_shape)
     if hidden is not None and arch != "mlp":
         raise UserError(f"hidden sets the layers of arch 'mlp' only; arch is {arch!r}")
-    if arch == "burgess":
+    if arch in ("burgess", "locatello"):
         _, h, w = obs_shape
         if h % 16 or w % 16:
-            raise UserError(f"arch 'burgess' needs image sides divisible by 16; got {h}x{w}")
-        classes = (ConvEncoder, ConvDecoder)
+            raise UserError(f"arch {arch!r} needs image sides divisible by 16; got {h}x{w}")
+        burgess = arch == "burgess"
+        classes = (ConvEncoder, ConvDecoder) if burgess else (LocatelloEncoder, LocatelloDecoder)
     elif arch == "higgins_mlp":
         classes = (MLPEncoder, MLPDecoder)
     elif arch == "mlp":

@@ -120,7 +120,8 @@ class VAE(BaseModel):
         enc, dec = build_nets(self.arch, self.obs_shape_, self.latent_dim)
         if gen is not None:
             init_weights(enc, gen), init_weights(dec, gen)
-        fmt = torch.channels_last if self.arch == "burgess" else torch.contiguous_format
+        convs = self.arch in ("burgess", "locatello")
+        fmt = torch.channels_last if convs else torch.contiguous_format
         self.encoder_ = enc.to(device, memory_format=fmt)
         self.decoder_ = dec.to(device, memory_format=fmt)
         self.device_ = str(device)

@@ -3,7 +3,7 @@
 A preset looks like::
 
     description = "..."
-    dataset = "dsprites"
+    dataset = "dsprites"                        # or datasets = ["dsprites", "shapes3d"]
     metrics = ["higgins"]
     seeds = "0-2"
     settings = { "higgins.num_train" = 10000 }   # like --set, for every run
@@ -30,7 +30,7 @@ from dbench.engine.settings import for_model, merge
 from dbench.errors import UserError
 from dbench.sweep.plan import SweepRequest, parse_seeds
 
-_PRESET_KEYS = {"description", "dataset", "metrics", "seeds", "settings", "runs"}
+_PRESET_KEYS = {"description", "dataset", "datasets", "metrics", "seeds", "settings", "runs"}
 _RUN_KEYS = {"model", "label", "dataset", "metrics", "seeds", "settings", "grid"}
 
 
@@ -107,22 +107,32 @@ def preset_requests(
     settings: dict[str, Any] | None = None,
     grid: dict[str, list[Any]] | None = None,
     steps: int | None = None,
+    grid_points: int | None = None,
 ) -> list[SweepRequest]:
-    """One request per ``[[runs]]`` entry; command-line values override the preset's.
+    """One request per ``[[runs]]`` entry and dataset; command-line values override the
+    preset's.
 
     ``settings``: the command line's, already typed (``engine.settings.parse_items``).
+    ``dataset``: one name or several, comma-separated (a slice of a preset's ``datasets``).
+    ``grid_points``: keep at most this many values of each of the preset's grid axes, evenly
+    spaced and both ends included (``3`` of beta 1, 2, 4, 6, 8, 16 is 1, 4, 16): a slice that
+    still spans each hyperparameter's range.
     """
     from dbench.registry import MODELS
 
     names = MODELS.names()
     top = _table(preset, preset.get("settings"), "top-level settings")
+    if grid_points is not None and (isinstance(grid_points, bool) or grid_points < 1):
+        raise UserError(f"--grid-points must be a positive integer; got {grid_points!r}")
     requests = []
-    for run in preset["runs"]:
+    for run, run_dataset in _runs_by_dataset(preset, dataset):
         where = f"run {run['model']!r}"
         run_grid = dict(_table(preset, run.get("grid"), f"{where} grid"))
         for key, values in run_grid.items():
             if not isinstance(values, list) or not values:
                 raise UserError(f"preset {preset['path']}: grid {key} must be a non-empty list")
+            if grid_points is not None:
+                run_grid[key] = spread(values, grid_points)
         run_grid.update(grid or {})
         run_seeds = run.get("seeds", preset.get("seeds", 0))
         run_settings = _table(preset, run.get("settings"), f"{where} settings")
@@ -131,7 +141,7 @@ def preset_requests(
         requests.append(
             SweepRequest(
                 model=run["model"],
-                dataset=dataset or run.get("dataset") or preset.get("dataset", "dsprites"),
+                dataset=run_dataset,
                 grid=run_grid,
                 seeds=seeds if seeds is not None else parse_seeds(run_seeds),
                 # command line > run > top; MODEL.key ranks by its layer like a plain key
@@ -142,3 +152,28 @@ def preset_requests(
             )
         )
     return requests
+
+
+def _runs_by_dataset(preset: dict[str, Any], chosen: str | None) -> list[tuple[dict, str]]:
+    """(run, dataset) pairs: every run on each of the preset's datasets (or the chosen ones)."""
+    if chosen:
+        names = [d.strip() for d in chosen.split(",") if d.strip()]
+        return [(run, name) for name in names for run in preset["runs"]]
+    listed = preset.get("datasets")
+    if listed is not None:
+        names_ok = isinstance(listed, list) and all(isinstance(d, str) for d in listed)
+        if not names_ok or not listed:
+            raise UserError(f"preset {preset['path']}: datasets must be a list of names")
+        return [(run, run.get("dataset") or name) for name in listed for run in preset["runs"]]
+    default = preset.get("dataset", "dsprites")
+    return [(run, run.get("dataset") or default) for run in preset["runs"]]
+
+
+def spread(values: list[Any], points: int) -> list[Any]:
+    """At most ``points`` of ``values``, evenly spaced, first and last included."""
+    if len(values) <= points:
+        return list(values)
+    if points == 1:
+        return [values[0]]
+    step = (len(values) - 1) / (points - 1)
+    return [values[round(i * step)] for i in range(points)]
