@@ -77,15 +77,23 @@ class Budget:
 
     steps: int | None = None
     batch_size: int | None = None
+    #: training checkpoints every N steps (None: the loop's default, 1,000). Recorded, but not
+    #: part of a run's identity: it never changes the learned weights.
+    checkpoint_every: int | None = None
 
     def resolved(self, default: Budget) -> Budget:
         return Budget(
             steps=self.steps if self.steps is not None else default.steps,
             batch_size=self.batch_size if self.batch_size is not None else default.batch_size,
+            checkpoint_every=self.checkpoint_every,
         )
 
     def as_dict(self) -> dict[str, int | None]:
-        return {"steps": self.steps, "batch_size": self.batch_size}
+        """Steps and batch size (and the checkpoint interval when one was set)."""
+        out = {"steps": self.steps, "batch_size": self.batch_size}
+        if self.checkpoint_every is not None:
+            out["checkpoint_every"] = self.checkpoint_every
+        return out
 
 
 def _no_progress(**_: Any) -> None:
@@ -170,6 +178,24 @@ class SharesFactors(Protocol):
     def sample_sharing(
         self, factor: np.ndarray, values: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray: ...
+
+
+@runtime_checkable
+class PairSampler(Protocol):
+    """A dataset that draws pairs of factor vectors differing in a few factors (weak
+    supervision, Locatello et al. 2020, "Weakly-Supervised Disentanglement Without
+    Compromises": pairs that share all but k unknown factors).
+
+    ``sample_pairs(n, k, rng)`` returns ``(v1, v2)``, both (n, K) int64: ``v1`` drawn as
+    ``sample_factors`` draws, ``v2`` equal to it except in exactly k factors, redrawn to
+    differ. ``k=None`` draws k per pair uniformly from 1..d-1 (d factors that vary: the
+    paper's "k = rnd"). Factors with a single value are never chosen. Both vectors name
+    observations ``sim`` renders; models render them (or gather them by grid index).
+    """
+
+    def sample_pairs(
+        self, n: int, k: int | None, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @runtime_checkable

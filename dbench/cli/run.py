@@ -30,7 +30,8 @@ def run(
         list[str] | None,
         typer.Option(
             "--set",
-            help="key=value: a model kwarg; dataset.key=v, budget.steps=N, METRIC.key=v.",
+            help="key=value: a model kwarg; dataset.key=v, budget.steps=N, "
+            "budget.checkpoint_every=N, METRIC.key=v.",
         ),
     ] = None,
     steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
@@ -53,8 +54,11 @@ def run(
 ) -> None:
     """Train one model on one dataset, score it, and write its run record."""
     from dbench.engine.config import RunConfig
-    from dbench.engine.run import run_one
+    from dbench.engine.resolve import resolve_run
+    from dbench.engine.run import has_checkpoint, run_one
     from dbench.engine.settings import apply, merge, parse_items
+    from dbench.engine.store import record_path
+    from dbench.paths import results_root
     from dbench.registry import MODELS
 
     config = RunConfig(
@@ -78,15 +82,23 @@ def run(
         parse_items(settings or []),
     )
     apply(config, layers)
+    resolved = resolve_run(config)
+    if resume and not record_path(results_root(config.results_dir), resolved.run_id).is_file():
+        if not has_checkpoint(results_root(config.results_dir), resolved.run_id):
+            raise UserError(
+                f"--resume: run {resolved.run_id} has no training checkpoint to continue from; "
+                "run the same command without --resume to start from step 0"
+            )
     try:
-        record = run_one(config)
+        record = run_one(config, resolved=resolved)
     except KeyboardInterrupt as exc:
         checkpoint = getattr(exc, "dbench_checkpoint", None)
         kept = (
-            f"its training checkpoint is kept in {checkpoint} (continue with the same command "
-            "plus --resume)"
+            f"its last training checkpoint is kept at {checkpoint} (continue with the same "
+            "command plus --resume)"
             if checkpoint
-            else "no training checkpoint had been written yet"
+            else "no training checkpoint had been written yet, so nothing was kept "
+            "(the first comes after --set budget.checkpoint_every steps, default 1000)"
         )
         typer.echo(f"interrupted: no record was written; {kept}", err=True)
         raise typer.Exit(130) from None

@@ -42,10 +42,12 @@ class RunConfig:
 
         check_choice(self.precision)
         check_seed(self.seed)
-        for name in ("steps", "batch_size"):
+        for name, low in (("steps", 0), ("batch_size", 1), ("checkpoint_every", 1)):
             value = getattr(self.budget, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise UserError(f"budget {name} must be a non-negative integer; got {value!r}")
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UserError(f"budget {name} must be an integer >= {low}; got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

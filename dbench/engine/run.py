@@ -31,6 +31,8 @@ from dbench.engine.store import (
     write_record,
 )
 from dbench.errors import UserError
+from dbench.models.curves import CURVE_FILE
+from dbench.models.training import CHECKPOINT
 from dbench.paths import data_root, results_root
 from dbench.progress import quiet
 from dbench.registry import MODELS
@@ -110,10 +112,10 @@ def _train(
     try:
         fit_seconds, scored = _fit_and_score(config, run, device, workdir, report)
     except BaseException as exc:
+        kept = _without_checkpoint_debris(workdir)
         remove_empty(*created)  # a failed run leaves no empty folders (checkpoints stay)
-        if isinstance(exc, KeyboardInterrupt):  # tell the CLI whether --resume has anything
-            has_checkpoint = workdir.is_dir() and any(workdir.iterdir())
-            exc.dbench_checkpoint = str(workdir) if has_checkpoint else None
+        if isinstance(exc, KeyboardInterrupt):  # tell the CLI exactly what --resume has
+            exc.dbench_checkpoint = str(workdir / CHECKPOINT) if kept else None
         raise
     given = {k: v for k, v in config.to_dict().items() if k not in MACHINE_FIELDS}
     record = build(
@@ -153,6 +155,21 @@ def _train(
         existing.replace(keep)
     path = write_record(results_dir, record)
     return {**record, "path": str(path)}
+
+
+def _without_checkpoint_debris(workdir: Path) -> bool:
+    """After a failed or interrupted run: True when a training checkpoint is kept; without one,
+    the curve written so far is removed too (``--resume`` would start from step 0 anyway)."""
+    if (workdir / CHECKPOINT).is_file():
+        return True
+    if workdir.is_dir() and {p.name for p in workdir.iterdir()} <= {CURVE_FILE}:
+        (workdir / CURVE_FILE).unlink(missing_ok=True)
+    return False
+
+
+def has_checkpoint(results_dir: Path, run_id: str) -> bool:
+    """Whether ``--resume`` has anything to continue from for this run."""
+    return (artifacts_dir(results_dir, run_id) / CHECKPOINT).is_file()
 
 
 def _entries(config: RunConfig, run: ResolvedRun) -> list[Any]:

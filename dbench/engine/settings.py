@@ -25,7 +25,7 @@ from dbench.errors import UserError
 if TYPE_CHECKING:  # pragma: no cover
     from dbench.engine.config import RunConfig
 
-BUDGET_FIELDS = ("steps", "batch_size")
+BUDGET_FIELDS = ("steps", "batch_size", "checkpoint_every")
 RESERVED_SCOPES = frozenset({"model", "dataset", "budget"})
 
 

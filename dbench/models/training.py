@@ -195,7 +195,10 @@ def fit(
     scaler = amp[1]
 
     ckpt_path = Path(ctx.workdir) / CHECKPOINT if ctx.workdir is not None else None
-    identity = {"name": name, "params": params or {}, "budget": budget.as_dict()}
+    # what the checkpoint must match to be resumed (the checkpoint interval may change)
+    identity = {"name": name, "params": params or {},
+                "budget": {"steps": budget.steps, "batch_size": budget.batch_size}}  # fmt: skip
+    checkpoint_every = budget.checkpoint_every or settings.checkpoint_every
     if precision != "float32":  # as in the run id: fp32 checkpoints keep their identity
         identity["precision"] = precision
     start = 0
@@ -268,7 +271,7 @@ def fit(
                 sums[k] = sums[k] + v if k in sums else v.detach().float().clone()
             window_steps += 1
             done = i + 1
-            ckpt_due = done % settings.checkpoint_every == 0 or done == steps
+            ckpt_due = done % checkpoint_every == 0 or done == steps
             report_due = done % settings.report_every == 0 or done == steps
             if done % settings.log_every == 0 or ckpt_due or report_due:
                 n = window_steps
@@ -287,7 +290,8 @@ def fit(
         "budget": budget.as_dict(),
         "steps": steps,
         "batch_size": batch_size,
-        "resumed_from_step": start if ctx.resume else None,
+        "resumed_from_step": start if ctx.resume and start > 0 else None,
+        "checkpoint_every": checkpoint_every,
         "images_per_s": (steps - start) * batch_size / train_seconds if train_seconds else None,
         "train_seconds": train_seconds,
         "device": str(device),
@@ -309,14 +313,21 @@ def _restore(
     state = load_torch(path, None, "cannot resume from")
     if state.get("format") != _FORMAT or state.get("identity") != identity:
         raise UserError(f"cannot resume from {path}: it belongs to a different run")
-    for k, m in model.state_modules().items():
-        m.load_state_dict(state["modules"][k])
-    for k, o in model.state_optimizers().items():
-        o.load_state_dict(state["optimizers"][k])
-    scaler.load_state_dict(state["scaler"]) if state["scaler"] else None
-    gen.set_state(state["gen"])
-    np_rng.bit_generator.state = state["np_rng"]
-    return int(state["step"])
+    try:  # a checkpoint of the right run but the wrong content (shapes, keys): one line
+        for k, m in model.state_modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in model.state_optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        scaler.load_state_dict(state["scaler"]) if state["scaler"] else None
+        gen.set_state(state["gen"])
+        np_rng.bit_generator.state = state["np_rng"]
+        return int(state["step"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"cannot resume from {path}: its saved state does not fit this model "
+            f"({type(exc).__name__}: {first}); remove it to start again"
+        ) from None
 
 
 def _final_stats(model: Trainable, source: BatchSource, seed: int, n: int) -> dict[str, Any]:

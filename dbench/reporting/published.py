@@ -119,6 +119,8 @@ def compare_published(
 
     published = load_published(name)
     measured = set(board["dataset"]) if "dataset" in board else set()
+    metric_name = str(published["metric"].iloc[0]).split(".", 1)[0]
+    off_paper = {m: protocol_change(board, m) for m in (metric_name, *ALSO.get(metric_name, {}))}
     rows = []
     for _, pub in published.iterrows():
         scale = 100.0 if pub.get("unit") == "percent" else 1.0
@@ -157,9 +159,14 @@ def compare_published(
                 same = _same_config((others or {}).get(other), row, f"{other}.{score}")
                 if same is not None:
                     key = f"{other}.{score}"
+                    mark = " *" if off_paper.get(other) else ""
                     extra[label] = mean_std(
                         same[f"{key}.mean"] * scale, same[f"{key}.std"] * scale, digits=2
-                    ) + f" (n={int(same[f'{key}.n'])})"
+                    ) + f" (n={int(same[f'{key}.n'])}){mark}"
+                    # the published number beside this protocol too (issue 29)
+                    extra[f"difference ({label})"] = (
+                        same[f"{key}.mean"] * scale - base["published_mean"]
+                    )
             rows.append(
                 {
                     **base,
@@ -167,7 +174,8 @@ def compare_published(
                     "dbench": row["label"],
                     "budget": budget_text(row["_budget"]),
                     "n": int(row[f"{col}.n"]),
-                    "measured": mean_std(mean, std, digits=2),
+                    "measured": mean_std(mean, std, digits=2)
+                    + (" *" if off_paper.get(metric) else ""),
                     "measured_mean": mean,
                     "measured_std": std,
                     "difference": mean - base["published_mean"],
@@ -182,7 +190,31 @@ def compare_published(
     also = ALSO.get(metric, {})
     table.attrs["also"] = [label for label, _ in also.values() if label in table]
     table.attrs["protocols"] = [text for label, text in also.values() if label in table]
+    changes = [f"{m}: {text}" for m, text in off_paper.items() if text]
+    table.attrs["off_paper"] = (
+        "* scored with settings other than the paper's protocol (" + "; ".join(changes) + ")"
+        if changes
+        else ""
+    )
     return table
+
+
+def protocol_change(board: pd.DataFrame, metric: str) -> str:
+    """How the protocol of ``metric``'s column on ``board`` differs from the paper's (the
+    metric's reference settings, its defaults): ``num_train=500 (paper 10000)``; "" when it
+    does not, or the board has no such column."""
+    from dbench.engine.identity import metric_settings
+
+    if board.empty or "_protocol" not in board:
+        return ""
+    proto = json.loads(board["_protocol"].iloc[0]).get(metric)
+    if not proto:
+        return ""
+    paper = metric_settings(metric, {})
+    used = proto.get("settings") or {}
+    changed = [f"{k}={used.get(k)} (paper {v})" for k, v in sorted(paper.items())
+               if used.get(k) != v]  # fmt: skip
+    return ", ".join(changed)
 
 
 def _same_config(board: Any, row: Any, column: str) -> Any:
@@ -236,11 +268,14 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     """Display strings: published and measured as mean ± std (the published std where the
     paper gives one), the measured configuration, its budget, n and the difference."""
     also = list(table.attrs.get("also", []))
-    cols = ["method", "published", "dbench", "budget", "n", "measured", "difference", *also]
+    diffs = [f"difference ({label})" for label in also if f"difference ({label})" in table]
+    cols = ["method", "published", "dbench", "budget", "n", "measured", "difference"]
+    cols += [c for label in also for c in (label, f"difference ({label})") if c in table]
     shown = table[[*cols, "note"]].copy()
     for label in also:
         shown[label] = shown[label].fillna("–")
-    shown["difference"] = [("" if math.isnan(d) else f"{d:+.2f}") for d in shown["difference"]]
+    for col in ["difference", *diffs]:
+        shown[col] = [("" if d != d else f"{d:+.2f}") for d in shown[col]]
     shown["n"] = shown["n"].astype(str)
     return shown.rename(
         columns={"published": "published (mean ± std)", "measured": "measured (mean ± std)"}
@@ -255,5 +290,7 @@ def comparison_caption(table: pd.DataFrame) -> str:
     text += f"Source: {source}"
     for protocol in table.attrs.get("protocols", []):
         text += f". Protocols: {protocol}"
+    if table.attrs.get("off_paper"):
+        text += f". {table.attrs['off_paper']}"
     note = table.attrs.get("note")
     return f"{text}. Note: {note}" if note else text

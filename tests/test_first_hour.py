@@ -1,0 +1,114 @@
+"""What a researcher meets in the first hour (issue 29): an interrupt says exactly what was
+kept, ``--resume`` without a checkpoint is an error, and the checkpoint interval is a setting
+that is recorded but is not part of the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dbench.models.vae import VAE
+from tests._cli import cli, one_line_error
+
+RUN = [
+    "run", "--model=betavae", "--dataset=blobs", "--set=dataset.grid=8", "--set=latent_dim=2",
+    "--set=arch=higgins_mlp", "--metrics=mig", "--set=mig.fast=true", "--steps=6",
+    "--batch-size=4", "--precision=fp32", "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture
+def interrupt_at(monkeypatch):
+    """Ctrl-C during the given (1-based) training step."""
+
+    def arm(step: int) -> None:
+        calls = {"n": 0}
+        original = VAE.train_step
+
+        def train_step(self, batch):
+            calls["n"] += 1
+            if calls["n"] == step:
+                raise KeyboardInterrupt
+            return original(self, batch)
+
+        monkeypatch.setattr(VAE, "train_step", train_step)
+
+    return arm
+
+
+def _record(results: Path) -> dict:
+    (path,) = (results / "runs").glob("*.json")
+    return json.loads(path.read_text())
+
+
+def test_an_interrupt_before_any_checkpoint_keeps_nothing_and_resume_says_so(
+    tmp_path, capsys, interrupt_at, one_thread
+):
+    results = tmp_path / "r"
+    interrupt_at(3)
+    code, _, err = cli(capsys, *RUN, "--results-dir", str(results))
+    assert code == 130 and "nothing was kept" in err and "kept at" not in err, err
+    assert not list(results.glob("artifacts/*/*")), "an empty curve is not something kept"
+    code, _, err = cli(capsys, *RUN, "--resume", "--results-dir", str(results))
+    one_line_error(code, err, "has no training checkpoint to continue from")
+    assert not (results / "runs").exists()
+
+
+def test_the_checkpoint_interval_is_a_setting_recorded_outside_the_identity(
+    tmp_path, capsys, interrupt_at, one_thread, monkeypatch
+):
+    results = tmp_path / "r"
+    fresh = tmp_path / "fresh"
+    code, _, err = cli(capsys, *RUN, "--results-dir", str(fresh))
+    assert code == 0, err
+    assert _record(fresh)["training"]["resumed_from_step"] is None  # nothing was resumed
+
+    interrupt_at(4)
+    every = "--set=budget.checkpoint_every=2"
+    code, _, err = cli(capsys, *RUN, every, "--results-dir", str(results))
+    assert code == 130 and "checkpoint.pt" in err and "--resume" in err, err
+    monkeypatch.undo()
+    code, _, err = cli(capsys, *RUN, every, "--resume", "--results-dir", str(results))
+    assert code == 0, err
+    resumed, plain = _record(results), _record(fresh)
+    assert resumed["training"]["resumed_from_step"] == 2
+    assert resumed["training"]["checkpoint_every"] == 2
+    assert resumed["budget"]["checkpoint_every"] == 2
+    assert resumed["run_id"] == plain["run_id"]  # the interval is not part of what ran
+    assert resumed["scores"] == plain["scores"]  # exact resume
+
+
+@pytest.mark.parametrize("value", ["0", "true", "-3", "2.5"])
+def test_bad_checkpoint_intervals_are_one_line(tmp_path, capsys, value):
+    code, _, err = cli(capsys, *RUN, f"--set=budget.checkpoint_every={value}",
+                       "--results-dir", str(tmp_path / "r"))  # fmt: skip
+    one_line_error(code, err, "checkpoint_every")
+
+
+def test_compare_marks_rows_scored_off_the_papers_protocol_and_shows_both_differences(tmp_path):
+    from dbench.reporting.aggregate import filtered_runs, load_records
+    from dbench.reporting.published import comparison, comparison_caption, comparison_display
+    from tests.test_leaderboard import record, write
+
+    scores = {"higgins": {"eval_accuracy": 0.8}, "higgins_noshape": {"eval_accuracy": 0.9}}
+    paper = record("p0", model="pca", seed=0, scores=scores)
+    write(tmp_path, paper)
+    runs, meta = filtered_runs(load_records(tmp_path)[0], None, None, None)
+    table = comparison(runs, meta, "higgins2017")
+    shown = comparison_display(table).set_index("method")
+    assert "*" not in shown.loc["PCA", "measured (mean ± std)"]
+    assert shown.loc["PCA", "difference"] == f"{80 - 84.9:+.2f}"
+    assert shown.loc["PCA", "difference (shape left out)"] == f"{90 - 84.9:+.2f}"
+    assert "paper" not in comparison_caption(table)
+
+    other = record("p1", model="pca", seed=1, scores=scores)
+    other["config"]["metric_kwargs"] = {"higgins": {"num_train": 500}}
+    paper["config"]["metric_kwargs"] = {"higgins": {"num_train": 500}}
+    write(tmp_path, paper, other)
+    runs, meta = filtered_runs(load_records(tmp_path)[0], None, None, None)
+    table = comparison(runs, meta, "higgins2017")
+    shown = comparison_display(table).set_index("method")
+    assert shown.loc["PCA", "measured (mean ± std)"].endswith("*")
+    assert "num_train=500 (paper 10000)" in comparison_caption(table)
