@@ -31,10 +31,10 @@ import numpy as np
 
 from dbench.contracts import Observations
 from dbench.datasets.base import GridSimulator
-from dbench.engine.representation import Representation
 from dbench.engine.resolve import stream_rng
 from dbench.engine.settings import parse_items
 from dbench.registry import METRICS
+from dbench.representation import Representation
 from dbench.testing.toy import DSpritesFactors
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]

@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 from dbench.contracts import FitContext
-from dbench.engine.representation import Representation
 from dbench.engine.resolve import make_dataset, stream_rng
 from dbench.registry import METRICS, MODELS
+from dbench.representation import Representation
 from dbench.sweep.plan import parse_seeds
 
 GRID = [(False, 1.0), (True, 1.0), (False, 1e4), (True, 1e4), (True, 1e-2)]

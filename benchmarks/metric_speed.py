@@ -8,7 +8,7 @@
 Both arms run in the same process on the same fitted model, with the same metric settings and
 random streams (``stream_rng(seed, "metric:NAME")``, as ``run_one``):
 
-- shared: one :class:`~dbench.engine.representation.Representation` for the whole suite (what
+- shared: one :class:`~dbench.representation.Representation` for the whole suite (what
   ``run_one`` does): each distinct image is rendered and encoded at most once;
 - naive: a fresh ``Representation(cache=False)`` per metric, so every metric re-encodes what
   it samples (only duplicates *within* one request are merged, so this baseline is, if
@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 
 from dbench.contracts import FitContext
-from dbench.engine.representation import Representation
 from dbench.engine.resolve import make_dataset, stream_rng
 from dbench.metrics._sampling import sample_codes
 from dbench.metrics.dci import cpu_budget, dci_from_codes
 from dbench.registry import METRICS, MODELS
+from dbench.representation import Representation
 
 BUILTIN = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 BUILTIN += ["unsupervised"]

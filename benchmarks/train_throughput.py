@@ -9,11 +9,17 @@ on the same synthetic binary 64x64 images:
 * ``plain_bf16``: the same loop with bf16 autocast and channels-last modules and inputs (what
   oneDNN needs to use a CPU's AMX tiles);
 * ``dbench``: :func:`dbench.models.training.fit` via ``BetaVAE.fit`` with default settings
-  (``precision=auto``), batches gathered on the device from a packed-bit
-  :class:`~dbench.datasets.base.CompactTable`;
+  (``precision=auto``, resolved as ``dbench run`` resolves it before training: a short
+  measurement of this net in fp32 and bf16, cached, outside the timed steps), batches
+  gathered on the device from a packed-bit :class:`~dbench.datasets.base.CompactTable`;
+* ``dbench_bf16``: the same with ``precision=bf16`` (what ``auto`` gives where bf16 wins);
 * optional arms: ``dbench_fp32`` (``precision=fp32``) and ``dbench_compile`` (default
   precision plus ``compile=True``; its first steps include compilation, so give it more
   ``--steps``).
+
+``auto``'s measurement is cached in a temporary folder for the whole benchmark (unless
+``DBENCH_CACHE`` is set): the first ``dbench`` worker measures, the later ones reuse it, as
+one machine would; the report prints the decision and the measured ratio.
 
 Each measurement runs in a fresh subprocess, rotating the order of the arms per repeat, so
 peak RSS (``ru_maxrss``) belongs to one loop and background load hits all alike; images/s
@@ -23,6 +29,7 @@ against the ``plain`` measurement of the same repeat. Usage::
 
     python benchmarks/train_throughput.py                       # CPU, batch 64, 5 repeats
     python benchmarks/train_throughput.py --arms plain,dbench,dbench_compile --steps 300
+    python benchmarks/train_throughput.py --arms plain,plain_bf16,dbench,dbench_bf16 --repeats 3
     python benchmarks/train_throughput.py --device cuda --batch-size 64,256
 """
 
@@ -30,10 +37,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -165,22 +174,32 @@ def run_dbench(
     n_images: int, steps: int, batch: int, device: str, precision: str = "auto", compile=False
 ) -> tuple[float, str]:
     from dbench.contracts import Budget, FitContext
+    from dbench.models.precision import choose_precision
     from dbench.models.training import LoopSettings
     from dbench.models.vae_family import BetaVAE
 
     model = BetaVAE(beta=4.0, compile=compile)
     model.loop = LoopSettings(eval_sample=64)
+    sim = synthetic_simulator(n_images)
+    start = time.perf_counter()  # as ``dbench run`` does: decided before training, untimed
+    choice = choose_precision(precision, device, model, sim)
+    CHOICE.update(choice.as_dict(), seconds=time.perf_counter() - start)
     ctx = FitContext(
-        device=device, precision=precision, budget=Budget(steps, batch), show_progress=False
+        device=device, precision=choice.chosen, budget=Budget(steps, batch), show_progress=False
     )
-    model.fit(synthetic_simulator(n_images), np.random.default_rng(0), ctx)
+    model.fit(sim, np.random.default_rng(0), ctx)
     return model.fit_info_["images_per_s"], model.fit_info_["precision"]
+
+
+#: the dbench arms' precision decision (asked, chosen, measured ratio, seconds it took)
+CHOICE: dict = {}
 
 
 ARMS = {
     "plain": lambda n, s, b, d: (run_plain(n, s, b, d), "float32"),
     "plain_bf16": lambda n, s, b, d: (run_plain(n, s, b, d, bf16=True), "bfloat16"),
     "dbench": lambda n, s, b, d: run_dbench(n, s, b, d),
+    "dbench_bf16": lambda n, s, b, d: run_dbench(n, s, b, d, precision="bf16"),
     "dbench_fp32": lambda n, s, b, d: run_dbench(n, s, b, d, precision="fp32"),
     "dbench_compile": lambda n, s, b, d: run_dbench(n, s, b, d, compile=True),
 }
@@ -222,6 +241,8 @@ def worker(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     ips, precision = ARMS[args.worker](args.images, args.steps, args.batch_size[0], args.device)
     out = {"images_per_s": ips, "precision": precision, "peak_rss_mb": _peak_rss_mb()}
+    if CHOICE:
+        out["choice"] = dict(CHOICE)
     out["input_images_per_s"] = input_images_per_s(
         args.worker, args.images, args.batch_size[0], args.device, args.input_batches
     )
@@ -249,6 +270,8 @@ def main() -> None:
     if unknown or "plain" not in arms:
         p.error(f"--arms: known {', '.join(ARMS)}; 'plain' (the baseline) must be one of them")
 
+    if not os.environ.get("DBENCH_CACHE"):  # auto measures once per benchmark, not per worker
+        os.environ["DBENCH_CACHE"] = tempfile.mkdtemp(prefix="dbench-bench-cache-")
     results: dict[tuple[int, str], list[dict]] = {}
     for rep in range(args.repeats):
         for batch in args.batch_size:
@@ -292,6 +315,13 @@ def report(results: dict, arms: list[str], args: argparse.Namespace) -> None:
             if gpu:
                 line += f" {statistics.median(r['peak_gpu_mb'] for r in rs):>12.0f}"
             print(line)
+        for r in results.get((batch, "dbench"), []):
+            c = r.get("choice", {})
+            print(
+                f"{batch:>5} dbench auto: chose {c.get('chosen')}, measured bf16 speed-up "
+                f"{c.get('measured_speedup')} (margin {c.get('margin')}, cached {c.get('cached')},"
+                f" {c.get('seconds', 0):.2f} s)"
+            )
         share = [b["images_per_s"] / b["input_images_per_s"] for b in base]
         print(
             f"{batch:>5} the plain loader alone takes {100 * statistics.median(share):.1f}% "

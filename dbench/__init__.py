@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from dbench.version import __version__
 
 _API = {
     "RunConfig": "dbench.engine.config:RunConfig",
     "Budget": "dbench.contracts:Budget",
     "FitContext": "dbench.contracts:FitContext",
     "Observations": "dbench.contracts:Observations",
-    "Representation": "dbench.engine.representation:Representation",
+    "Representation": "dbench.representation:Representation",
     "UserError": "dbench.errors:UserError",
     "run_one": "dbench.engine.run:run_one",
     "evaluate": "dbench.engine.evaluate:evaluate",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from dbench.errors import UserError
@@ -20,8 +21,28 @@ def check_nonnegative_int(name: str, value: Any) -> int:
     return value
 
 
+#: names that become file names (run ids, sweep names): letters, digits, ``_ . = -``; no path
+#: separators, no ``..``, never starting with a dot
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}")
+
+
+def is_safe_name(text: Any) -> bool:
+    return isinstance(text, str) and SAFE_NAME.fullmatch(text) is not None and ".." not in text
+
+
 #: seeds are numpy/torch seeds
 SEED_MAX = 2**32 - 1
+
+# -- limits on sizes a user controls, checked before anything is allocated -----------------------
+#: the widest representation ``evaluate`` scores (codes per image): pair metrics hold
+#: (points x batch x D) differences, so width is memory (dSprites' raw pixels are 4,096)
+MAX_CODE_DIMS = 4096
+#: the largest code magnitude ``evaluate`` accepts: metrics square and sum codes in float64
+MAX_CODE_MAGNITUDE = 1e100
+#: the most trials (grid points x seeds) one sweep plans
+MAX_SWEEP_TRIALS = 100_000
+#: the most observations ``dbench udr`` encodes per run
+MAX_UDR_SAMPLES = 1_000_000
 
 
 def check_seed(value: Any) -> int:

@@ -4,7 +4,7 @@ Three protocols and the small value types they exchange. Nothing here imports to
 level, so ``import dbench`` and ``dbench --help`` stay fast.
 
 Decision recorded here: a metric does not receive a bare ``encode(images)`` function but a
-:class:`~dbench.engine.representation.Representation`, callable on *factor indices*. It renders
+:class:`~dbench.representation.Representation`, callable on *factor indices*. It renders
 ``Sim(v, w)`` and encodes, so (a) the ground-truth baseline can read the factors behind each
 observation, and (b) one cache of encoded observations is shared by every metric of a run.
 Models see an :class:`Observations` batch; learned models only touch ``.images``.
@@ -241,7 +241,7 @@ class HasParams(Protocol):
 class Metric(Protocol):
     """A metric: ``metric(sim, rep, rng, **settings) -> {score name: value}``.
 
-    Registered metrics are held as :class:`dbench.metrics.spec.MetricSpec` objects, which add
+    Registered metrics are held as :class:`dbench.metric_spec.MetricSpec` objects, which add
     the declaration (version, headline score, directions, fast settings) to the function.
     """
 

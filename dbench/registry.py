@@ -141,6 +141,9 @@ MODELS = Registry(
         "dipvae": "dbench.models.vae_family:DIPVAE",
         "infogan": "dbench.models.infogan:InfoGAN",
         "dcign": "dbench.models.dcign:DCIGN",
+        "adagvae": "dbench.models.weak:AdaGVAE",
+        "adamlvae": "dbench.models.weak:AdaMLVAE",
+        "groupvae": "dbench.models.weak:GroupVAE",
     },
 )
 
@@ -166,7 +169,7 @@ DATASETS = Registry(
 )
 
 def _metric_spec(obj: Any, name: str) -> Any:
-    from dbench.metrics.spec import as_spec
+    from dbench.metric_spec import as_spec
 
     return as_spec(obj, name)
 

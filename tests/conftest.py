@@ -21,6 +21,11 @@ def _isolated_roots(tmp_path_factory, monkeypatch):
     monkeypatch.setenv(
         "DBENCH_DATA", os.environ.get("DBENCH_TEST_DATA") or str(tmp_path_factory.mktemp("data"))
     )
+    monkeypatch.setenv("DBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))  # auto's timing
+    # Tests train in fp32 unless they ask otherwise: `auto` times bf16 against fp32 on the
+    # machine, so its choice (and a run's id) would depend on the CPU and its load. Tests of
+    # `auto` itself remove this (tests/test_precision.py).
+    monkeypatch.setenv("DBENCH_PRECISION", "fp32")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))
 

@@ -27,9 +27,9 @@ from dbench.datasets.blobs import Blobs
 from dbench.datasets.cache import VerifiedCache
 from dbench.datasets.dsprites import CACHE_NAME, DSprites
 from dbench.datasets.dsprites_variants import ColorDSprites
-from dbench.datasets.preview import cache_state, info_lines
 from dbench.datasets.shapes3d import Shapes3D
 from dbench.errors import UserError
+from dbench.reporting.preview import cache_state, info_lines
 
 
 class MiniSprites(DSprites):

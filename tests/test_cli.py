@@ -201,7 +201,8 @@ def _click_commands():
             yield path, command
 
 
-WRITERS = {("leaderboard",): [], ("show",): ["RUN"], ("report",): [], ("data", "show"): ["x"]}
+WRITERS = {("leaderboard",): [], ("show",): ["RUN"], ("report",): [], ("data", "show"): ["x"],
+           ("study",): []}  # fmt: skip
 
 
 def test_commands_that_write_spell_it_output_and_still_read_out():
@@ -236,7 +237,7 @@ def _captured_run(monkeypatch, *args: str) -> RunConfig:
 
     seen = []
 
-    def fake_run_one(config):
+    def fake_run_one(config, *args, **kwargs):
         seen.append(config)
         return {"run_id": "r", "scores": {}, "path": "record.json"}
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from dbench.errors import UserError
-from dbench.metrics.spec import metric
+from dbench.metric_spec import metric
 from dbench.registry import DATASETS, METRICS, MODELS
 from dbench.testing import (
     CheckResult,

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from dbench.contracts import Observations
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
+from dbench.representation import Representation
 from dbench.testing.toy import DSpritesFactors
 
 SEEDS = (0, 1, 2)

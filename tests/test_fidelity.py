@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.metrics import dci_es as dci_es_module
 from dbench.metrics.dci_es import dci_es_from_codes, explicitness_from_curve
@@ -17,6 +16,7 @@ from dbench.metrics.irs import irs_from_codes
 from dbench.metrics.mig_sup import mig_sup_from_mi
 from dbench.registry import METRICS
 from dbench.reporting.identity import protocol, protocol_text
+from dbench.representation import Representation
 from dbench.testing.toy import DSpritesFactors
 
 DEPTHS = (1, 2, 4, 8, 16)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
+from dbench.representation import Representation
 from dbench.testing.toy import DSpritesFactors
 
 SMALL = {"num_train": 400, "num_eval": 300, "batch_size": 16}

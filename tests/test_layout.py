@@ -82,6 +82,63 @@ def test_no_import_circle_among_dbench_modules():
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
 
+#: The layers, lowest first (docs/ARCHITECTURE.md): a module may import its own layer and
+#: those below it, never one above. Keys are module names or package prefixes.
+LAYERS = [
+    {"dbench.errors", "dbench.checks", "dbench.atomic", "dbench.paths", "dbench.progress",
+     "dbench.contracts", "dbench.representation", "dbench.metric_spec", "dbench.docstrings",
+     "dbench.version"},
+    {"dbench.registry"},
+    {"dbench.models", "dbench.datasets", "dbench.metrics"},
+    # the contract kit sits beside the engine, which checks plugins with it before a run
+    {"dbench.engine", "dbench.testing.dataset", "dbench.testing.model", "dbench.testing.metric",
+     "dbench.testing.results", "dbench.testing.toy"},
+    {"dbench.sweep", "dbench.reporting", "dbench.testing"},
+    {"dbench.cli", "dbench.api", "dbench", "dbench.__main__"},
+]  # fmt: skip
+
+
+def layer_of(module: str) -> int:
+    best, level = "", None
+    for i, names in enumerate(LAYERS):
+        for prefix in names:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, level = prefix, i
+    assert level is not None, f"{module} is in no layer: add it to LAYERS and ARCHITECTURE.md"
+    return level
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{a} -> {b}"
+        for a, targets in graph.items()
+        for b in targets
+        if layer_of(b) > layer_of(a)
+    )
+
+
+def test_the_layer_check_finds_an_upward_import():
+    assert upward_imports({"dbench.metrics.mig": {"dbench.engine.run"}}) == [
+        "dbench.metrics.mig -> dbench.engine.run"
+    ]
+    assert upward_imports({"dbench.engine.run": {"dbench.metrics.mig"}}) == []
+
+
+def test_lower_layers_never_import_higher_ones():
+    found = upward_imports(import_graph())
+    assert not found, "upward imports: " + "; ".join(found)
+
+
+def test_the_architecture_note_names_every_module():
+    note = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text()
+    missing = sorted(
+        name
+        for name, path in _modules().items()
+        if path.name != "__init__.py" and path.stem not in note
+    )
+    assert not missing, f"modules missing from docs/ARCHITECTURE.md: {missing}"
+
+
 def test_no_module_is_longer_than_the_limit():
     long = {
         name: n

@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from dbench.contracts import Budget, FitContext
-from dbench.engine.representation import Representation
 from dbench.models.training import LoopSettings
 from dbench.registry import METRICS, MODELS
+from dbench.representation import Representation
 from tests._toy import ToySquares
 
 SEEDS = (0, 1)

@@ -28,8 +28,8 @@ import time
 import numpy as np
 import pytest
 
-from dbench.engine.representation import Representation
 from dbench.registry import METRICS
+from dbench.representation import Representation
 from dbench.testing.toy import DSpritesFactors
 
 pytestmark = pytest.mark.slow

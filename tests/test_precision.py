@@ -27,12 +27,129 @@ def _fit(prec: str, steps: int = 4, **ctx):
     return model.fit(ToySquares(), np.random.default_rng(0), context)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Each test measures into its own cache folder, with no decision left from another."""
+    monkeypatch.setenv(precision.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv("DBENCH_PRECISION", raising=False)  # conftest's fp32: these test auto
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    precision.forget()
+    yield
+    precision.forget()
+
+
+def _timed(monkeypatch, speedup: float) -> list:
+    """Replace the measurement by one that returns ``speedup``; the list counts the calls."""
+    calls = []
+
+    def measure(model, sim):
+        calls.append((type(model).__name__, tuple(sim.observation_shape)))
+        return speedup
+
+    monkeypatch.setattr(precision, "measure_speedup", measure)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "speedup, chosen",
+    [(1.6, "bfloat16"), (precision.BF16_MARGIN, "bfloat16"), (1.1, "float32"), (0.7, "float32")],
+)
+def test_auto_on_a_cpu_follows_the_measured_speedup(monkeypatch, speedup, chosen):
+    calls = _timed(monkeypatch, speedup)
+    choice = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    assert choice.chosen == chosen and len(calls) == 1
+    assert calls[0][1] == tuple(ToySquares().observation_shape)  # the dataset's shape
+    assert choice.as_dict() == {
+        "asked": "auto",
+        "chosen": chosen,
+        "measured_speedup": round(speedup, 3),
+        "margin": precision.BF16_MARGIN,
+        "cached": False,
+    }
+    assert precision.resolve_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares()) == (
+        chosen
+    )
+
+
+@pytest.mark.parametrize("speedup", [3.0, 0.5])
+def test_fp32_and_bf16_still_force_one_without_measuring(monkeypatch, speedup):
+    calls = _timed(monkeypatch, speedup)
+    for asked, wanted in (("fp32", "float32"), ("bf16", "bfloat16")):
+        choice = precision.choose_precision(asked, "cpu", BetaVAE(latent_dim=3), ToySquares())
+        assert choice.as_dict() == {"asked": asked, "chosen": wanted}
+    assert calls == []
+
+
+def test_auto_measures_nothing_where_the_cpu_has_no_bf16_at_all(monkeypatch):
+    calls = _timed(monkeypatch, 3.0)
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
+    choice = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    assert choice.chosen == "float32" and choice.measured_speedup is None and calls == []
+
+
 @pytest.mark.parametrize("units", [True, False])
-def test_auto_is_bf16_exactly_where_the_cpu_has_bf16_matrix_units(monkeypatch, units):
+def test_without_a_model_to_time_auto_keeps_the_amx_rule(monkeypatch, units):
+    calls = _timed(monkeypatch, 3.0)
     monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: units)
     assert precision.resolve_precision("auto", "cpu") == ("bfloat16" if units else "float32")
-    assert precision.resolve_precision("fp32", "cpu") == "float32"
-    assert precision.resolve_precision("bf16", "cpu") == "bfloat16"  # asked: emulated if need be
+    assert calls == []
+
+
+def test_the_measurement_is_cached_per_machine_and_architecture(monkeypatch, tmp_path):
+    calls = _timed(monkeypatch, 1.5)
+    first = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    again = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=7), ToySquares())
+    assert len(calls) == 1 and again is first  # decided once per process
+    precision.forget()  # a new process: reads the file instead of measuring
+    monkeypatch.setattr(precision, "measure_speedup", lambda model, sim: 0.5)  # ignored
+    cached = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    assert cached.chosen == "bfloat16" and cached.measured_speedup == 1.5 and cached.cached
+    assert (tmp_path / "cache" / precision.CACHE_FILE).is_file()
+    # another architecture, or another thread count, is measured on its own
+    other = precision.choose_precision("auto", "cpu", BetaVAE(arch="mlp"), ToySquares())
+    assert other.chosen == "float32" and other.cached is False
+    threads = torch.get_num_threads()
+    key = precision.cache_key(BetaVAE(), ToySquares())
+    try:
+        torch.set_num_threads(threads + 1)
+        assert precision.cache_key(BetaVAE(), ToySquares()) != key
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '["a list"]',
+        '{"format": "another/1", "entries": {}}',
+        "KEY_ENTRY",  # the right key with a ratio that is not a finite number
+    ],
+)
+def test_a_corrupt_cache_is_ignored_and_rewritten(monkeypatch, tmp_path, content):
+    import json
+
+    path = tmp_path / "cache" / precision.CACHE_FILE
+    path.parent.mkdir()
+    key = precision.cache_key(BetaVAE(latent_dim=3), ToySquares())
+    if content == "KEY_ENTRY":
+        bad = {key: {"speedup": "fast"}, "other": {"speedup": float("nan")}}
+        content = json.dumps({"format": precision._CACHE_FORMAT, "entries": bad})
+    path.write_text(content)
+    calls = _timed(monkeypatch, 1.3)
+    choice = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    assert len(calls) == 1 and choice.chosen == "bfloat16" and choice.cached is False
+    saved = json.loads(path.read_text())
+    assert saved["format"] == precision._CACHE_FORMAT
+    assert list(saved["entries"]) == [key] and saved["entries"][key]["speedup"] == 1.3
+
+
+def test_the_real_measurement_times_the_models_own_steps(one_thread):
+    model, before = BetaVAE(latent_dim=3), torch.random.get_rng_state()
+    speedup = precision.measure_speedup(model, ToySquares())
+    assert 0.01 < speedup < 100
+    assert torch.equal(torch.random.get_rng_state(), before)  # the run's randomness untouched
+    assert not hasattr(model, "encoder_")  # measured on a copy: the model is still unfitted
 
 
 def test_an_unknown_precision_is_one_line_before_any_work(capsys):
@@ -69,12 +186,16 @@ def test_a_bf16_checkpoint_does_not_resume_as_fp32(tmp_path):
         _fit("fp32", steps=4, workdir=tmp_path, resume=True)
 
 
-def test_the_resolved_precision_is_part_of_the_run_id(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: True)
+@pytest.mark.parametrize("speedup", [1.5, 1.0])
+def test_the_resolved_precision_is_part_of_the_run_id(monkeypatch, speedup):
+    calls = _timed(monkeypatch, speedup)
     kw = dict(model="betavae", dataset="blobs", metrics=["mig"], device="cpu")
     auto, bf16 = resolve_run(RunConfig(**kw)), resolve_run(RunConfig(**kw, precision="bf16"))
     fp32 = resolve_run(RunConfig(**kw, precision="fp32"))
-    assert auto.run_id == bf16.run_id != fp32.run_id  # resolved values, not what was typed
+    assert calls == [("BetaVAE", (1, 64, 64))]  # blobs' shape, measured once
+    same = bf16 if speedup >= precision.BF16_MARGIN else fp32
+    assert auto.run_id == same.run_id and bf16.run_id != fp32.run_id  # resolved, not typed
+    assert auto.precision == same.precision
     assert bf16.identity.precision == "bfloat16" and fp32.identity.precision == "float32"
     # models that do not train with torch have no precision: one run id whatever is asked
     pca = dict(kw, model="pca")
@@ -82,6 +203,7 @@ def test_the_resolved_precision_is_part_of_the_run_id(monkeypatch):
         resolve_run(RunConfig(**pca)).run_id
         == resolve_run(RunConfig(**pca, precision="fp32")).run_id
     )
+    assert len(calls) == 1
 
 
 def test_fp32_and_bf16_runs_never_average_together(tmp_path, capsys):
@@ -112,3 +234,30 @@ def test_fp32_and_bf16_runs_never_average_together(tmp_path, capsys):
     board = leaderboard(tmp_path)
     assert len(board) == 2 and sorted(board["n"]) == [1, 1]
     assert sorted(board["precision"]) == ["bfloat16", "float32"]
+
+    from dbench.reporting.tables import precision_note, render
+
+    note = "betavae trained in both bfloat16 and float32: these are different configurations"
+    for fmt in ("markdown", "table"):
+        assert note in " ".join(render(board, fmt).split())
+    one = board[board["precision"] == "float32"]
+    assert "trained in both" not in render(one, "markdown")
+    assert precision_note(one) == ""
+
+
+def test_the_caption_note_names_each_model_with_two_precisions():
+    import pandas as pd
+
+    from dbench.reporting.tables import precision_note
+
+    rows = pd.DataFrame(
+        {
+            "model": ["betavae", "betavae", "vae", "pca", "pca"],
+            "precision": ["bfloat16", "float32", "float32", None, None],
+        }
+    )
+    assert precision_note(rows) == (
+        "betavae trained in both bfloat16 and float32: these are different configurations "
+        "(see --precision)"
+    )
+    assert precision_note(rows[rows["model"] != "betavae"]) == ""

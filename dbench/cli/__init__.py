@@ -24,6 +24,7 @@ from dbench.cli import (
     results,
     run,
     score,
+    study,
     sweep,
     udr,
 )
@@ -54,6 +55,7 @@ COMMANDS = (
     (app, "leaderboard", results.leaderboard),
     (app, "show", results.show),
     (app, "report", results.report),
+    (app, "study", study.study),
     (app, "migrate", migrate.migrate),
     (data_app, "prepare", data.prepare),
     (data_app, "info", data.info),
@@ -67,9 +69,34 @@ for group, name, command in COMMANDS:
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors, and typer's usage errors (a bad option value, an
+    unknown option), become one line on stderr and exit code 2."""
+    errors = _click_exceptions()
+    aborts = (typer.Abort, getattr(errors, "Abort", typer.Abort))
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except errors.NoArgsIsHelpError as exc:  # `dbench data`: typer has shown the help
+        sys.exit(exc.exit_code)
+    except errors.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"error: {message}{hint}", err=True)
+        sys.exit(2 if isinstance(exc, errors.UsageError) else exc.exit_code)
+    except aborts:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    if isinstance(code, int) and code:  # typer.Exit(code) from a command
+        sys.exit(code)
+
+
+def _click_exceptions():
+    """The exception classes typer's parser raises (typer >= 0.20 vendors click)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer: click itself
+        from click import exceptions
+    return exceptions

@@ -41,8 +41,8 @@ def info(
     data_dir: DataDir = None,
 ) -> None:
     """Factors, sizes, source, checksum and cache state of a dataset."""
-    from dbench.datasets.preview import info_lines
     from dbench.engine.resolve import make_dataset
+    from dbench.reporting.preview import info_lines
 
     typer.echo("\n".join(info_lines(name, make_dataset(name, {}, data_dir))))
 
@@ -54,7 +54,7 @@ def show(
     data_dir: DataDir = None,
 ) -> None:
     """Write a PNG: random samples, then one row per factor traversal."""
-    from dbench.datasets.preview import show as draw
     from dbench.engine.resolve import make_dataset
+    from dbench.reporting.preview import show as draw
 
     typer.echo(f"{name}: wrote {draw(make_dataset(name, {}, data_dir), output, seed=seed)}")

@@ -6,8 +6,8 @@ allowed values from a metric's declared ``choices``, a ``Literal`` annotation or
 ``check_choice(name, value, CHOICES)`` calls of its constructor, meanings from a numpy-style
 ``Parameters`` section or else the docstring clause that names the setting, capabilities from
 the protocols of :mod:`dbench.contracts` (checked with ``isinstance``), fast settings and cost
-from the metric's :class:`~dbench.metrics.spec.MetricSpec`, a model's ``default_budget`` and a
-dataset's own account (:func:`dbench.datasets.preview.info_lines`). Imported by the listing
+from the metric's :class:`~dbench.metric_spec.MetricSpec`, a model's ``default_budget`` and a
+dataset's own account (:func:`dbench.reporting.preview.info_lines`). Imported by the listing
 commands only when a name is given.
 """
 
@@ -249,11 +249,17 @@ def describe_metric(name: str) -> list[str]:
 
 
 def describe_dataset(name: str, data_dir: str | None) -> list[str]:
-    from dbench.contracts import CompactStorable, FiniteGrid, Preparable, SharesFactors
-    from dbench.datasets.preview import info_lines
+    from dbench.contracts import (
+        CompactStorable,
+        FiniteGrid,
+        PairSampler,
+        Preparable,
+        SharesFactors,
+    )
     from dbench.engine.resolve import make_dataset
     from dbench.errors import UserError
     from dbench.registry import DATASETS
+    from dbench.reporting.preview import info_lines
 
     entry = DATASETS.entry(name)
     cls = DATASETS.get(name)
@@ -271,6 +277,7 @@ def describe_dataset(name: str, data_dir: str | None) -> list[str]:
             ("SharesFactors", SharesFactors),
             ("Preparable", Preparable),
             ("CompactStorable", CompactStorable),
+            ("PairSampler", PairSampler),
         ],
     )
     facts = info_lines(name, sim)[1:]  # its first line names the dataset, as ours does

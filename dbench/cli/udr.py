@@ -14,7 +14,9 @@ def udr(
     runs: Annotated[
         list[str], typer.Argument(help="Run ids of one configuration, or one id for all its seeds.")
     ],
-    num_samples: Annotated[int, typer.Option(help="Shared observations encoded.")] = 10_000,
+    num_samples: Annotated[
+        int, typer.Option(help="Shared observations encoded (10..1,000,000).")
+    ] = 10_000,
     kl_threshold: Annotated[float, typer.Option(help="Active latent: KL above this (nats).")] = (
         0.01
     ),

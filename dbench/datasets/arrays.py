@@ -35,6 +35,7 @@ use is refused in one line: a factor with a single value, or a value shared by f
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +65,47 @@ def from_arrays(
     min_rows: int = 2,
     device: str = "cpu",
 ) -> ArraysDataset:
-    """A dataset from in-memory arrays (layouts and settings as for ``dataset.path``)."""
+    """A dataset from in-memory arrays (layouts and settings as for ``dataset.path``); numpy
+    arrays, torch tensors or nested lists of equal-length rows."""
     data = ArraysDataset.__new__(ArraysDataset)
+    images, factors = _as_array(images, "images"), _as_array(factors, "factors")
+    names = _names(names)
+    data._setup(images, factors, names, bins, binning, min_rows, device)  # checks them all
     digest = hashlib.sha256()
-    for a in (np.asarray(images), np.asarray(factors)):
+    for a in (images, factors):
         digest.update(str((a.dtype.str, a.shape)).encode())
         digest.update(sha256_array(a).encode())
-    digest.update(repr(None if names is None else [str(n) for n in names]).encode())
-    data._setup(images, factors, names, bins, binning, min_rows, device)
+    digest.update(repr(names).encode())
     data.source, data.checksum = "arrays", f"sha256:{digest.hexdigest()}"
     return data
+
+
+def _as_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as a numpy array: a torch tensor is detached and copied to the CPU; a ragged
+    list (rows of different lengths) or anything else numpy cannot hold is one line."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu()
+        value = value.float() if str(value.dtype) == "torch.bfloat16" else value
+        return value.numpy()
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        raise UserError(
+            f"arrays: {what} must be one array (rows of equal shape); got {type(value).__name__}"
+            f" ({first})"
+        ) from None
+
+
+def _names(names: Any) -> list[str] | None:
+    if names is None:
+        return None
+    try:
+        if isinstance(names, (str, bytes)):
+            raise TypeError
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    except TypeError:  # 5, "ab", a 0-d array
+        raise UserError(f"arrays: names must be a list of factor names; got {names!r}") from None
 
 
 class ArraysDataset:
@@ -116,12 +148,12 @@ class ArraysDataset:
         factors = factors[:, None] if factors.ndim == 1 else factors
         if factors.ndim != 2 or len(factors) != n or factors.shape[1] == 0:
             raise UserError(f"arrays: factors must be (N={n}, K) numbers; got {factors.shape}")
-        if factors.dtype.kind not in "biuf":
-            raise UserError(f"arrays: factors must be numbers; got dtype {factors.dtype}")
+        if factors.dtype.kind not in "biuf":  # complex, dates, strings, objects
+            raise UserError(f"arrays: factors must be real numbers; got dtype {factors.dtype}")
         if factors.dtype.kind == "f" and not np.isfinite(factors).all():
             raise UserError("arrays: factors hold NaN or infinite values")
         k = factors.shape[1]
-        names = [f"factor_{i}" for i in range(k)] if names is None else [str(s) for s in names]
+        names = [f"factor_{i}" for i in range(k)] if names is None else _names(names)
         if len(names) != k or len(set(names)) != k:
             raise UserError(f"arrays: need {k} distinct factor names; got {names}")
         self.factor_names = tuple(names)
@@ -265,9 +297,13 @@ def _image_layout(images: Any) -> tuple[Any, str, float, bool]:
         )
     if len(images) < 2:
         raise UserError("arrays: need at least two images")
+    if 0 in shape:
+        raise UserError(f"arrays: images of shape {shape} hold no pixels")
     if kind == "b":
         return images, layout, 1.0, True
     lo, hi = _range(images)
+    if kind == "f" and (np.isnan(lo) or np.isnan(hi)):
+        raise UserError("arrays: images hold NaN values")
     if kind in "iu":
         if lo < 0 or hi > 255:
             raise UserError(f"arrays: integer images must be 0..255; got {lo}..{hi}")
@@ -286,7 +322,10 @@ def _range(images: Any, rows: int = 4096) -> tuple[float, float]:
     lo, hi = np.inf, -np.inf
     for s in range(0, len(images), rows):
         block = np.asarray(images[s : s + rows])
-        lo, hi = min(lo, block.min()), max(hi, block.max())
+        low, high = block.min(), block.max()  # NaN if any pixel is NaN
+        if low != low or high != high:
+            return np.nan, np.nan
+        lo, hi = min(lo, low), max(hi, high)
     return lo, hi
 
 
@@ -312,8 +351,8 @@ def read_arrays(path: Path) -> tuple[Any, np.ndarray, Any]:
                 images = f["images"] if images is None else images
                 names = f["factor_names"] if "factor_names" in keys else None
                 return images, f["factors"], names
-        except ValueError as exc:  # e.g. an object array
-            raise UserError(f"arrays: {path}: {exc}") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # an object array,
+            raise UserError(f"arrays: {path}: {exc}") from None  # a member failing its CRC
     if path.suffix in (".h5", ".hdf5"):
         import h5py
 

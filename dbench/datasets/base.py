@@ -62,6 +62,40 @@ class GridSimulator:
     def sample_nuisance(self, n: int, rng: np.random.Generator) -> np.ndarray | None:
         return None
 
+    def sample_pairs(
+        self, n: int, k: int | None, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs of factor vectors (v1, v2) that differ in exactly k factors
+        (:class:`~dbench.contracts.PairSampler`; Locatello et al. 2020).
+
+        ``v1`` comes from :meth:`sample_factors`; k of the factors with more than one value
+        are chosen per pair, uniformly without replacement, and each is redrawn uniformly
+        among its *other* values (so a grid's ``v2`` is uniform too). ``k=None`` draws k per
+        pair uniformly from 1..d-1, d the number of factors that vary (1 when d = 1): the
+        paper's "k = rnd", in which a pair always shares a factor.
+        """
+        sizes = np.asarray(self.factor_sizes, dtype=np.int64)
+        varying = np.flatnonzero(sizes > 1)
+        d = len(varying)
+        if d == 0:
+            raise ValueError(f"{self.name}: no factor has more than one value: no pairs to draw")
+        if k is None:
+            ks = rng.integers(1, max(d - 1, 1), endpoint=True, size=n)
+        else:
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+                raise ValueError(f"{self.name}: k must be an int or None; got {k!r}")
+            if not 1 <= k <= d:
+                raise ValueError(f"{self.name}: k must be in 1..{d} (factors that vary); got {k}")
+            ks = np.full(n, int(k), dtype=np.int64)
+        v1 = self.check_factors(self.sample_factors(n, rng))
+        keys = rng.random((n, d))
+        chosen = np.argsort(np.argsort(keys, axis=1), axis=1) < ks[:, None]  # k random ranks
+        shift = rng.integers(1, sizes[varying], size=(n, d))  # 1..size-1: never the old value
+        old = v1[:, varying]
+        v2 = v1.copy()
+        v2[:, varying] = np.where(chosen, (old + shift) % sizes[varying], old)
+        return v1, v2
+
     def compact_table(self, device: str = "cpu") -> CompactTable | None:
         """The whole dataset as a :class:`CompactTable`, or None if it cannot be stored.
 

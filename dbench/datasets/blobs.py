@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,11 @@ from dbench.errors import UserError
 
 RENDERER_VERSION = "blobs-gauss-v1"
 SIZE = 64
+#: blob widths in pixels: narrower, a blob between pixel centres renders (almost) blank;
+#: wider than the frame, every position renders (almost) the same grey image
+SIGMA_RANGE = (0.25, float(SIZE))
+#: positions per axis: the grid has MAX_GRID**2 images (grid-indexed tables stay bounded)
+MAX_GRID = 1024
 
 
 class Blobs(RenderedGrid):
@@ -42,10 +48,18 @@ class Blobs(RenderedGrid):
     def __init__(
         self, grid: int = 32, sigma: float = 3.0, device: str = "cpu", data_dir: str | None = None
     ):
-        if int(grid) != grid or grid < 2:
-            raise UserError(f"blobs: grid must be an integer >= 2, got {grid!r}")
-        if not sigma > 0:
+        if isinstance(grid, bool) or not isinstance(grid, Real) or int(grid) != grid:
+            raise UserError(f"blobs: grid must be an integer in 2..{MAX_GRID}, got {grid!r}")
+        if not 2 <= grid <= MAX_GRID:
+            raise UserError(f"blobs: grid must be an integer in 2..{MAX_GRID}, got {grid!r}")
+        low, high = SIGMA_RANGE
+        if isinstance(sigma, bool) or not isinstance(sigma, Real) or not sigma > 0:
             raise UserError(f"blobs: sigma must be > 0 pixels, got {sigma!r}")
+        if not low <= sigma <= high:  # 1e-300 renders blank images, 1e300 identical ones
+            raise UserError(
+                f"blobs: sigma must be {low:g}..{high:g} pixels (narrower renders blank images, "
+                f"wider the same image everywhere); got {sigma!r}"
+            )
         super().__init__(device=device, data_dir=data_dir)
         self.grid = int(grid)
         self.sigma = float(sigma)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +66,32 @@ def find_files(root: Path, split: str) -> tuple[str, list[Path]] | None:
     return None
 
 
+#: the largest IDX file read (EMNIST letters' training images are 98 MB unpacked)
+MAX_IDX_BYTES = 2**30
+
+
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file of unsigned bytes (magic 0x0000 08 NDIM), gzip or raw, as an array."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_IDX_BYTES + 1)  # a gzip bomb stops here
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
         raise UserError(f"emnist_letters: cannot read {path} ({exc})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise UserError(f"emnist_letters: {path} holds over {MAX_IDX_BYTES:,} bytes (the limit)")
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08 or not 1 <= data[3] <= 4:
         raise UserError(f"emnist_letters: {path} is not an IDX file of unsigned bytes")
     ndim = data[3]
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     offset = 4 + 4 * ndim
-    if len(data) - offset != int(np.prod(dims)):
+    if len(data) < offset:
+        raise UserError(f"emnist_letters: {path} ends inside its IDX header")
+    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    size = math.prod(dims)  # Python integers: a hostile header cannot overflow the check
+    if len(data) - offset != size:
         raise UserError(
             f"emnist_letters: {path} holds {len(data) - offset} bytes of data; "
-            f"its header {dims} says {int(np.prod(dims))}"
+            f"its header {dims} says {size}"
         )
     return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
 

@@ -17,10 +17,35 @@ from typing import Any
 
 import numpy as np
 
+from dbench.checks import MAX_CODE_DIMS, MAX_CODE_MAGNITUDE
 from dbench.contracts import FiniteGrid, Observations
 from dbench.errors import UserError
 
 MIN_ROWS = 10
+
+
+def checked_codes(z: np.ndarray, what: str) -> np.ndarray:
+    """Codes as a float64 (n, D) array within the stated limits, or one line saying which:
+    real numbers (complex refused), 1..:data:`MAX_CODE_DIMS` columns, finite, magnitude at
+    most :data:`MAX_CODE_MAGNITUDE`. The width is checked before any copy is made."""
+    if z.ndim == 2 and not 1 <= z.shape[1] <= MAX_CODE_DIMS:
+        raise UserError(
+            f"{what} have {z.shape[1]} dimensions per image; dbench scores 1 to "
+            f"{MAX_CODE_DIMS:,} (the limit keeps pair metrics' memory bounded)"
+        )
+    if np.iscomplexobj(z):
+        raise UserError(f"{what} are complex numbers; give real codes")
+    if z.dtype == bool or not np.issubdtype(z.dtype, np.number):
+        raise UserError(f"{what} must be numbers; got dtype {z.dtype}")
+    z = np.asarray(z, dtype=np.float64)
+    if not np.isfinite(z).all():
+        raise UserError(f"{what} hold NaN or infinite values")
+    if z.size and np.abs(z).max() > MAX_CODE_MAGNITUDE:
+        raise UserError(
+            f"{what} reach magnitude {np.abs(z).max():.3g}; dbench scores codes up to "
+            f"{MAX_CODE_MAGNITUDE:g} in magnitude (rescale them)"
+        )
+    return z
 
 
 def load_codes(path: str | Path, sim: Any) -> tuple[Any, Any, str]:
@@ -41,9 +66,7 @@ def load_codes(path: str | Path, sim: Any) -> tuple[Any, Any, str]:
     z = arrays["z"]
     if z.ndim != 2 or not np.issubdtype(z.dtype, np.number):
         raise UserError(f"{path}: z must be a 2-D numeric array (n, D); got {z.shape} {z.dtype}")
-    if not np.isfinite(z).all():
-        raise UserError(f"{path}: z holds NaN or infinite values")
-    z = z.astype(np.float64)
+    z = checked_codes(z, f"{path}: the codes z")
     fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     if "factors" not in arrays:
         if len(z) != sim.num_observations:
@@ -61,11 +84,48 @@ def load_codes(path: str | Path, sim: Any) -> tuple[Any, Any, str]:
     if len(z) < MIN_ROWS:
         raise UserError(f"{path}: {len(z)} rows is too small a subset to score (need {MIN_ROWS})")
     try:
-        index = sim.index_of(factors.astype(np.int64))
+        index = sim.index_of(_grid_labels(factors, path))
     except ValueError as exc:
         raise UserError(f"{path}: {exc}") from None
+    index, z = _distinct_rows(index, z, sim, path)
     subset = SubsetGrid(sim, index)
     return _subset_encode(subset, z), subset, fingerprint
+
+
+def _grid_labels(factors: np.ndarray, path: Path) -> np.ndarray:
+    """Factor labels as integers; complex, fractional or non-numeric labels are refused (a
+    cast would silently drop the imaginary part or truncate 2.5 to 2)."""
+    if factors.dtype == bool or not np.issubdtype(factors.dtype, np.number):
+        raise UserError(f"{path}: factors must be integer grid indices; got dtype {factors.dtype}")
+    if np.iscomplexobj(factors):
+        raise UserError(f"{path}: factors are complex numbers; give integer grid indices")
+    if np.issubdtype(factors.dtype, np.integer):
+        return factors.astype(np.int64)
+    if not np.isfinite(factors).all() or (factors != np.round(factors)).any():
+        bad = factors[~np.isfinite(factors) | (factors != np.round(factors))][0]
+        raise UserError(f"{path}: factors must be integer grid indices; found {float(bad):g}")
+    if np.abs(factors).max(initial=0) > 2**62:
+        raise UserError(f"{path}: factors hold values far outside the grid")
+    return factors.astype(np.int64)
+
+
+def _distinct_rows(
+    index: np.ndarray, z: np.ndarray, sim: Any, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """One code per grid point: repeated factor rows must carry the same code (then one is
+    kept); rows that repeat a grid point with another code are refused."""
+    _, first, inverse = np.unique(index, return_index=True, return_inverse=True)
+    if len(first) == len(index):
+        return index, z
+    differs = (z != z[first][inverse]).any(axis=1)
+    if differs.any():
+        row = int(np.argmax(differs))
+        raise UserError(
+            f"{path}: factors {sim.factors_of(index[row : row + 1])[0].tolist()} appear twice "
+            "with different codes z; give one code per grid point"
+        )
+    keep = np.sort(first)
+    return index[keep], z[keep]
 
 
 def _full_grid_encode(sim: Any, z: np.ndarray):

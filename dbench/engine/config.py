@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dbench.checks import check_seed
 from dbench.contracts import Budget
 from dbench.errors import UserError
+
+#: the environment variable that sets the default ``--precision`` (a machine's or a CI's choice)
+PRECISION_ENV = "DBENCH_PRECISION"
 
 
 @dataclass
@@ -28,7 +32,8 @@ class RunConfig:
     seed: int = 0
     budget: Budget = field(default_factory=Budget)
     device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 (dbench.models.precision)
+    # auto | fp32 | bf16 (dbench.models.precision); $DBENCH_PRECISION sets the default
+    precision: str = field(default_factory=lambda: os.environ.get(PRECISION_ENV) or "auto")
     data_dir: str | None = None
     results_dir: str | None = None
     resume: bool = False

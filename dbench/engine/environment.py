@@ -55,7 +55,7 @@ def environment(device: str, components: list[Any] = ()) -> dict[str, Any]:
     (each plugin's distribution and version is recorded)."""
     import torch
 
-    from dbench import __version__
+    from dbench.version import __version__
 
     env = {
         "dbench_version": __version__,

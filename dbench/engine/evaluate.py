@@ -25,6 +25,7 @@ import numpy as np
 
 from dbench.checks import check_seed
 from dbench.contracts import Observations
+from dbench.engine.codes import checked_codes
 from dbench.engine.environment import environment, resolve_device
 from dbench.engine.identity import make_identity
 from dbench.engine.record import build, portable_path
@@ -39,6 +40,8 @@ from dbench.engine.store import (
     record_path,
     write_record,
 )
+from dbench.engine.user_code import import_encoder as import_encoder  # the CLI calls it here
+from dbench.engine.user_code import user_code
 from dbench.errors import UserError
 from dbench.paths import results_root
 from dbench.progress import quiet
@@ -217,11 +220,18 @@ def _probe(encode: Callable[[Observations], Any], sim: Any) -> None:
 
 
 def _default_name(encoder: Any) -> str:
+    named = encoder if inspect.isfunction(encoder) or inspect.isclass(encoder) else type(encoder)
+    return safe_label(getattr(named, "__name__", "")) or "encoder"
+
+
+def safe_label(text: str) -> str:
+    """``text`` as a run-id label: other characters become ``-`` (``my codes`` ->
+    ``my-codes``), no leading punctuation, no ``..``, at most 64 characters; may be empty."""
     import re
 
-    named = encoder if inspect.isfunction(encoder) or inspect.isclass(encoder) else type(encoder)
-    text = re.sub(r"[^A-Za-z0-9_.=-]+", "", getattr(named, "__name__", "")).lower()
-    return text.lstrip("._=-") or "encoder"
+    text = re.sub(r"[^A-Za-z0-9_.=-]+", "-", str(text)).lower()
+    text = re.sub(r"\.{2,}", ".", text)
+    return text.lstrip("._=-")[:64].rstrip("._=-")
 
 
 def as_encode(encoder: Any, device: str, batch_size: int) -> tuple[Callable, Any]:
@@ -255,15 +265,9 @@ def as_encode(encoder: Any, device: str, batch_size: int) -> tuple[Callable, Any
 
     def encode(obs: Observations) -> np.ndarray:
         x = obs.images.to(device)
-        try:
-            with torch.no_grad():
-                z = fn(x)
-        except Exception as exc:  # the encoder is the user's code: say where it broke
-            first = (str(exc).splitlines() or [""])[0]
-            raise UserError(
-                f"the encoder failed on images of shape {tuple(x.shape)} "
-                f"(float32 in [0, 1]): {type(exc).__name__}: {first}".rstrip(": ")
-            ) from None
+        where = f"the encoder failed on images of shape {tuple(x.shape)} (float32 in [0, 1])"
+        with torch.no_grad():
+            z = user_code(where, fn, x)
         return check_codes(z, len(x))
 
     if fingerprint is None:
@@ -311,18 +315,25 @@ def _weights_hash(module: Any) -> str:
 
 
 def check_codes(z: Any, n: int) -> np.ndarray:
-    """The encoder's output as a finite (n, D) array, or a one-line error saying what is wrong."""
+    """The encoder's output as a finite (n, D) float64 array within the stated limits
+    (:func:`dbench.engine.codes.checked_codes`), or a one-line error saying what is wrong.
+    Float64 output stays float64 (a cast to float32 would turn 1e308 into inf)."""
     if hasattr(z, "detach"):
-        z = z.detach().float().cpu().numpy()
+        import torch
+
+        z = z.detach().cpu()
+        if z.is_complex():
+            raise UserError("the encoder returned complex codes; return real numbers")
+        z = (z if z.dtype == torch.float64 else z.float()).numpy()
     try:
-        z = np.asarray(z, dtype=np.float64)
+        if np.iscomplexobj(z):
+            raise UserError("the encoder returned complex codes; return real numbers")
+        z = np.asarray(z)
     except (TypeError, ValueError):
         raise UserError(f"the encoder returned {type(z).__name__}, not an array of codes") from None
     if z.ndim != 2 or z.shape[0] != n:
         raise UserError(f"the encoder must return shape ({n}, D) for {n} images; got {z.shape}")
-    if not np.isfinite(z).all():
-        raise UserError("the encoder returned NaN or infinite codes")
-    return z
+    return checked_codes(z, "the encoder's codes")
 
 
 def evaluate_codes(
@@ -340,7 +351,7 @@ def evaluate_codes(
     with quiet(not kwargs.get("show_progress", False)):
         return score_representation(
             encode,
-            label=name or Path(path).stem,
+            label=name or safe_label(Path(path).stem) or "codes",
             fingerprint=fingerprint,
             dataset=dataset,
             device="cpu",
@@ -348,41 +359,3 @@ def evaluate_codes(
             sim=sim,
             **kwargs,
         )
-
-
-def import_encoder(target: str) -> Any:
-    """``MODULE:ATTR`` -> the encoder (a zero-argument factory is called)."""
-    import importlib
-    import sys
-
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise UserError(f"--encoder expects MODULE:ATTR; got {target!r}")
-    if "" not in sys.path:
-        sys.path.insert(0, "")  # the current folder, as `python -m` would
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"cannot import {module_name!r}: {exc}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UserError(f"{module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    import torch
-
-    if isinstance(obj, torch.nn.Module) or callable(getattr(obj, "encode", None)):
-        return obj
-    if callable(obj):
-        try:
-            params = inspect.signature(obj).parameters.values()
-        except (TypeError, ValueError):
-            return obj
-        required = [
-            p
-            for p in params
-            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        if not required or inspect.isclass(obj):
-            return obj()  # a factory (or a class): build the encoder
-        return obj
-    raise UserError(f"{target} is neither an encoder nor a factory of one")

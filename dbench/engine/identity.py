@@ -259,14 +259,20 @@ def identity_of_record(record: dict[str, Any]) -> RunIdentity:
 def metric_settings(metric: str, settings: dict[str, Any]) -> dict[str, Any]:
     """A metric's settings with its defaults (and its ``fast`` preset) filled in: two
     spellings of one protocol compare equal. Unregistered plugin metrics: as given."""
+    return json.loads(_metric_settings(metric, key_text(settings)))
+
+
+@lru_cache(maxsize=4096)  # a leaderboard asks this for every record and metric
+def _metric_settings(metric: str, settings_json: str) -> str:
+    settings = json.loads(settings_json)
     try:
         from dbench.registry import METRICS
 
         spec = METRICS.get(metric)
         defaults = {k: v for k, v in spec.defaults().items() if k != "fast"}
-        return canon({**defaults, **spec.resolve(settings)})
+        return key_text({**defaults, **spec.resolve(settings)})
     except Exception:  # noqa: BLE001 - an unregistered plugin metric: settings as recorded
-        return canon(settings)
+        return key_text(settings)
 
 
 def recorded_protocol(record: dict[str, Any], metric: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ readable (their identity is resolved from their content) and ``dbench migrate`` 
 from __future__ import annotations
 
 import math
-import re
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,11 +31,11 @@ from pydantic import (
     model_validator,
 )
 
-from dbench.engine.identity import SEED_MAX, RunIdentity
+from dbench.checks import SAFE_NAME, SEED_MAX, is_safe_name
+from dbench.engine.identity import RunIdentity
 
 SCHEMA_VERSION = 2
-#: run ids: letters, digits, ``_ . = -``; no separators, cannot start with a dot
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}")
+RUN_ID = SAFE_NAME  # run ids are file names
 
 Score = StrictFloat | StrictInt | None  # strict: a boolean or a string is not a score
 Seed = Annotated[StrictInt, Field(ge=0, le=SEED_MAX)]
@@ -82,7 +81,7 @@ class Record(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Record:
-        if not RUN_ID.fullmatch(self.run_id) or ".." in self.run_id:
+        if not is_safe_name(self.run_id):
             raise ValueError(f"invalid run id {self.run_id!r}")
         if self.schema_version >= 2:
             try:
@@ -102,7 +101,7 @@ def problem(record: Any) -> str | None:
     if not isinstance(record, dict):
         return "not a JSON object"
     run_id = record.get("run_id")
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+    if not is_safe_name(run_id):
         return f"invalid run id {run_id!r}"
     schema = record.get("schema", 1)
     if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA_VERSION:

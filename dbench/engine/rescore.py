@@ -20,7 +20,7 @@ from dbench.engine.identity import metric_settings, recorded_protocol
 from dbench.engine.saved import load_dataset, load_model, state_path
 from dbench.engine.scoring import score_all
 from dbench.engine.settings import check_metrics
-from dbench.engine.store import RunRecord, find_record, write_record
+from dbench.engine.store import RunRecord, ensure_writable, find_record, write_record
 from dbench.errors import UserError
 
 
@@ -45,6 +45,7 @@ def rescore(
         raise UserError("rescore needs at least one metric name")
     specs = check_metrics(metrics, metric_kwargs)  # bad names or settings: before any work
     record = find_record(results_dir, run)
+    ensure_writable(results_dir)  # a read-only results folder: before any score is computed
     if missing_state is not None:
         try:
             state_path(results_dir, record)

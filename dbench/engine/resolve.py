@@ -45,16 +45,31 @@ def make_dataset(name: str, kwargs: dict[str, Any], data_dir: str | None = None)
     return DATASETS.create(name, **kwargs)
 
 
-def training_precision(config: RunConfig, model: Any) -> str | None:
+def training_precision(config: RunConfig, model: Any, sim: Any = None) -> str | None:
     """The precision ``model`` will train (and encode) in on this machine, or None when it
-    does not train with dbench's torch loop (PCA, ICA, the oracle, most plugins)."""
+    does not train with dbench's torch loop (PCA, ICA, the oracle, most plugins).
+
+    ``auto`` on a CPU times a few training steps of ``model``'s architecture on ``sim``'s
+    observation shape in fp32 and bf16, once per machine and architecture (cached;
+    :func:`dbench.models.precision.choose_precision`): the run's identity depends on it, so
+    it is decided here, before the run is named, and the loop is handed the result. Without
+    ``sim`` the dataset is built again (cheap once its module is imported), only when a
+    measurement may be needed.
+    """
+    import torch
+
     from dbench.engine.environment import resolve_device
-    from dbench.models.precision import resolve_precision
+    from dbench.models.precision import choose_precision, cpu_supports_bf16
     from dbench.models.training import Trainable
 
     if not isinstance(model, Trainable):
         return None
-    return resolve_precision(config.precision, resolve_device(config.device))
+    device = resolve_device(config.device)
+    on_cpu = torch.device(device).type == "cpu"
+    measurable = config.precision == "auto" and on_cpu and cpu_supports_bf16()
+    if sim is None and measurable:
+        sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
+    return choose_precision(config.precision, device, model, sim).chosen
 
 
 def check_plugins(config: RunConfig, sim: Any, model: Any) -> None:
@@ -91,6 +106,7 @@ class ResolvedRun:
     dataset_info: dict[str, Any]
     identity: RunIdentity
     precision: str | None = None
+    precision_choice: dict[str, Any] | None = None  # asked, chosen, measured ratio (records)
 
     @property
     def run_id(self) -> str:
@@ -112,7 +128,14 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         spec.check(config.metric_kwargs.get(name, {}), sim)
     budget = config.budget.resolved(getattr(model, "default_budget", Budget()))
     dataset_info = sim.describe()
-    precision = training_precision(config, model)
+    precision = training_precision(config, model, sim)
+    choice = None
+    if precision is not None:  # the same decision, remembered by this process (no new timing)
+        from dbench.engine.environment import resolve_device
+        from dbench.models.precision import choose_precision
+
+        device = resolve_device(config.device)
+        choice = choose_precision(config.precision, device, model, sim).as_dict()
     identity = make_identity(
         dataset=config.dataset,
         dataset_kwargs=config.dataset_kwargs,
@@ -125,5 +148,5 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         revision=int(getattr(model, "revision", 1)),
     )
     return ResolvedRun(
-        config, sim, model, budget, metrics, specs, dataset_info, identity, precision
+        config, sim, model, budget, metrics, specs, dataset_info, identity, precision, choice
     )

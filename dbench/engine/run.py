@@ -32,7 +32,6 @@ from dbench.engine.store import (
 )
 from dbench.errors import UserError
 from dbench.models.curves import CURVE_FILE
-from dbench.models.training import CHECKPOINT
 from dbench.paths import data_root, results_root
 from dbench.progress import quiet
 from dbench.registry import MODELS
@@ -102,6 +101,9 @@ def _train(
     model = run.model
 
     workdir = artifacts_dir(results_dir, run.run_id)
+    if workdir.resolve() != artifacts_dir(Path(results_dir).resolve(), run.run_id):
+        # a link in the results folder would make training write somewhere else
+        raise UserError(f"refusing to train into {workdir}: a link leads outside it")
     folders = (workdir, workdir.parent, runs_dir(results_dir), results_dir)
     created = [d for d in folders if not d.exists()]
     try:
@@ -115,7 +117,7 @@ def _train(
         kept = _without_checkpoint_debris(workdir)
         remove_empty(*created)  # a failed run leaves no empty folders (checkpoints stay)
         if isinstance(exc, KeyboardInterrupt):  # tell the CLI exactly what --resume has
-            exc.dbench_checkpoint = str(workdir / CHECKPOINT) if kept else None
+            exc.dbench_checkpoint = str(workdir / "checkpoint.pt") if kept else None
         raise
     given = {k: v for k, v in config.to_dict().items() if k not in MACHINE_FIELDS}
     record = build(
@@ -136,7 +138,9 @@ def _train(
             "path": portable_path(run.dataset_info.get("path"), data_root(config.data_dir)),
         },
         budget=run.budget.as_dict(),
-        training=jsonable(getattr(model, "fit_info_", {})),
+        training=jsonable(
+            {**getattr(model, "fit_info_", {}), "precision_choice": run.precision_choice}
+        ),
         scores=scored.scores,
         metrics=scored.meta,
         representation=scored.representation,
@@ -160,6 +164,8 @@ def _train(
 def _without_checkpoint_debris(workdir: Path) -> bool:
     """After a failed or interrupted run: True when a training checkpoint is kept; without one,
     the curve written so far is removed too (``--resume`` would start from step 0 anyway)."""
+    from dbench.models.training import CHECKPOINT  # torch: only once a run has failed
+
     if (workdir / CHECKPOINT).is_file():
         return True
     if workdir.is_dir() and {p.name for p in workdir.iterdir()} <= {CURVE_FILE}:
@@ -169,6 +175,8 @@ def _without_checkpoint_debris(workdir: Path) -> bool:
 
 def has_checkpoint(results_dir: Path, run_id: str) -> bool:
     """Whether ``--resume`` has anything to continue from for this run."""
+    from dbench.models.training import CHECKPOINT
+
     return (artifacts_dir(results_dir, run_id) / CHECKPOINT).is_file()
 
 

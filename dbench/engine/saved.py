@@ -7,11 +7,12 @@ under the results root, whatever the record says.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from dbench.engine.resolve import make_dataset
-from dbench.engine.store import RunRecord, artifacts_dir
+from dbench.engine.store import RunRecord, artifacts_dir, own_file
 from dbench.errors import UserError
 from dbench.registry import MODELS
 
@@ -23,13 +24,14 @@ def state_path(results_dir: str | Path, record: RunRecord) -> Path:
     if not isinstance(state, str) or not state:
         raise UserError(f"run {run_id} recorded no model state file")
     root = Path(results_dir).resolve()
-    folder = artifacts_dir(root, run_id).resolve()
-    path = (root / state).resolve()
-    if path.parent != folder:
+    folder = artifacts_dir(root, run_id)
+    named = Path(os.path.normpath(root / state))  # where the record says, before any link
+    if named.parent != folder:
         raise UserError(
             f"run {run_id}: refusing model state {state!r}, which is not the run's own file "
             f"under {folder}"
         )
+    path = own_file(root, run_id, named.name, "model state")  # and no link leads elsewhere
     if not path.is_file():
         raise UserError(f"run {run_id}: its model state {path} is missing")
     return path

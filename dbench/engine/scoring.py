@@ -2,7 +2,7 @@
 
 ``run_one`` and rescoring both call :func:`score_all`, so a metric is scored the same way
 whether right after training or later from the saved model: same per-metric random stream,
-same shared :class:`~dbench.engine.representation.Representation`.
+same shared :class:`~dbench.representation.Representation`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbench.engine.representation import Representation
 from dbench.engine.resolve import stream_rng
 from dbench.registry import METRICS
+from dbench.representation import Representation
 
 
 @dataclass

@@ -6,8 +6,8 @@ Layout under the results root::
     artifacts/<run_id>/         the trained model's state and training checkpoints
 
 Records are input like any other file: :func:`validate_record` checks the structure of every
-record read (the one place that does), run ids must match :data:`RUN_ID` (no path separators,
-no ``..``), and every path derived from a record is resolved under its root.
+record read (the one place that does), run ids must match :data:`dbench.checks.SAFE_NAME`
+(no separators, no ``..``), and every path derived from a record is resolved under its root.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from dbench.atomic import write_text
-from dbench.engine.record import RUN_ID, problem, strict_json
+from dbench.checks import is_safe_name
+from dbench.engine.record import problem, strict_json
 from dbench.errors import UserError
 
 RunRecord = dict[str, Any]
 
 
 def check_run_id(run_id: Any) -> str:
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+    if not is_safe_name(run_id):
         raise UserError(f"invalid run id {run_id!r} (letters, digits, '_', '.', '=', '-' only)")
     return run_id
 
@@ -36,6 +37,19 @@ def runs_dir(results_dir: Path) -> Path:
 
 def artifacts_dir(results_dir: Path, run_id: str) -> Path:
     return Path(results_dir) / "artifacts" / check_run_id(run_id)
+
+
+def own_file(results_dir: Path, run_id: str, name: str, what: str) -> Path:
+    """``artifacts/<run_id>/<name>`` under the results root, refused with one line when a link
+    (the folder, the file or ``artifacts/`` itself) takes it anywhere else."""
+    root = Path(results_dir).resolve()
+    here = artifacts_dir(root, run_id) / name
+    there = here.resolve()
+    if there != here:
+        inside = there.is_relative_to(root)
+        where = "outside the results root" if not inside else "to another file"
+        raise UserError(f"run {run_id}: refusing {what} {here}: a link {where} ({there})")
+    return here
 
 
 def record_path(results_dir: Path, run_id: str) -> Path:
@@ -123,7 +137,7 @@ def find_record(results_dir: Path, run: str) -> RunRecord:
         if not path.is_file():
             raise UserError(f"no run record {run}")
         return read_record(path)
-    if not RUN_ID.fullmatch(run) or ".." in run:
+    if not is_safe_name(run):
         raise UserError(f"invalid run id {run!r}")
     matches = sorted(folder.glob(f"{run}*.json"))
     exact = [m for m in matches if m.stem == run]

@@ -36,11 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from dbench.checks import MAX_UDR_SAMPLES
 from dbench.engine.identity import identity_of_record
-from dbench.engine.representation import Representation
 from dbench.engine.saved import load_dataset, load_model
 from dbench.engine.store import RunRecord, find_record, iter_records, write_record
 from dbench.errors import UserError
+from dbench.representation import Representation
 
 VERSION = "1"
 
@@ -104,8 +105,14 @@ def udr(
     its configuration found under ``results_dir``. ``aggregate``: ``"paper"`` (Eq. 3) or
     ``"disentanglement_lib"`` (the mean of the two directions' means; see the module notes).
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 10:
-        raise UserError(f"udr: num_samples must be an integer >= 10; got {num_samples!r}")
+    if (
+        isinstance(num_samples, bool)
+        or not isinstance(num_samples, int)
+        or not 10 <= num_samples <= MAX_UDR_SAMPLES
+    ):
+        raise UserError(
+            f"udr: num_samples must be an integer in 10..{MAX_UDR_SAMPLES:,}; got {num_samples!r}"
+        )
     if aggregate not in AGGREGATES:
         shown = ", ".join(map(repr, AGGREGATES))
         raise UserError(f"udr: aggregate must be one of {shown}; got {aggregate!r}")

@@ -53,9 +53,9 @@ import warnings
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
+from dbench.metric_spec import metric
 from dbench.metrics._sampling import sample_codes
-from dbench.metrics.spec import metric
+from dbench.representation import Representation
 
 FAST = {"num_train": 600, "num_test": 300, "n_estimators": 10}
 

@@ -60,10 +60,10 @@ from __future__ import annotations
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
+from dbench.metric_spec import metric
 from dbench.metrics._sampling import sample_codes
-from dbench.metrics.spec import metric
+from dbench.representation import Representation
 
 FAST = {"num_train": 2000, "num_test": 1000, "n_trees": 10}
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
+from dbench.metric_spec import metric
 from dbench.metrics._probes import PREDICTORS, fit_classifier, single_threaded
 from dbench.metrics._sampling import sample_codes
-from dbench.metrics.spec import metric
+from dbench.representation import Representation
 
 FAST = {"train_sizes": (10, 100, 1000), "num_test": 1000, "n_estimators": 10, "logreg_cs": 4}
 

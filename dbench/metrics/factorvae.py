@@ -18,13 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
+from dbench.metric_spec import metric
 from dbench.metrics._sampling import (
     fixed_factor_batch_stats,
     sample_codes,
 )
-from dbench.metrics.spec import metric
+from dbench.representation import Representation
 
 FAST = {"num_train": 300, "num_eval": 200, "num_variance_estimate": 2000}
 

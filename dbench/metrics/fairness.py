@@ -45,11 +45,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
+from dbench.metric_spec import metric
 from dbench.metrics._probes import PREDICTORS, fit_classifier, single_threaded
 from dbench.metrics._sampling import CHUNK, sample_codes
-from dbench.metrics.spec import metric
+from dbench.representation import Representation
 
 FAST = {"num_train": 500, "num_test_per_value": 50, "n_estimators": 10}
 

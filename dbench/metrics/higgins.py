@@ -23,9 +23,9 @@ import warnings
 import numpy as np
 
 from dbench.contracts import SharesFactors, Simulator
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
-from dbench.metrics.spec import metric
+from dbench.metric_spec import metric
+from dbench.representation import Representation
 
 FAST = {"num_train": 500, "num_eval": 300}
 

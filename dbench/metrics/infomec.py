@@ -44,10 +44,10 @@ import warnings
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
+from dbench.metric_spec import metric
 from dbench.metrics._probes import single_threaded
 from dbench.metrics._sampling import discrete_entropy, discrete_mutual_info, sample_codes
-from dbench.metrics.spec import metric
+from dbench.representation import Representation
 
 FAST = {"num_train": 2000}
 

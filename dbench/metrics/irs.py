@@ -33,10 +33,10 @@ from __future__ import annotations
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
+from dbench.metric_spec import metric
 from dbench.metrics._sampling import histogram_discretize, sample_codes
-from dbench.metrics.spec import metric
+from dbench.representation import Representation
 
 FAST = {"num_train": 3000}
 

@@ -143,7 +143,7 @@ class DCIGN(VAE):
     default_budget = DEFAULT_BUDGET
     presets = {"default": DEFAULT_BUDGET}
     #: 3: warm-up until the KL passes ``warmup_kl``, 5,000 steps; 2: a fixed 500-step
-    #: warm-up; 1: no warm-up, 1,800 steps. Part of the run id (engine.identity.RunIdentity.revision).
+    #: warm-up; 1: no warm-up, 1,800 steps. Part of the run id (RunIdentity.revision).
     revision = 3
 
     def __init__(

@@ -103,3 +103,65 @@ def dip_regulariser(
     diag = torch.diagonal(cov)
     off = cov - torch.diag(diag)
     return lambda_od * off.square().sum() + lambda_d * (diag - 1.0).square().sum()
+
+
+# -- weak supervision from pairs (Locatello et al. 2020) ------------------------------------
+
+
+def kl_between(
+    mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor
+) -> torch.Tensor:
+    """Elementwise KL(N(mu1, sigma1^2) || N(mu2, sigma2^2)) = (log sigma2^2 - log sigma1^2 +
+    (sigma1^2 + (mu1 - mu2)^2) / sigma2^2 - 1) / 2: the per-dimension distance delta_i between
+    the posteriors of a pair (Locatello et al. 2020)."""
+    return 0.5 * (logvar2 - logvar1 + (logvar1.exp() + (mu1 - mu2).square()) / logvar2.exp() - 1.0)
+
+
+def adaptive_shared(delta: torch.Tensor) -> torch.Tensor:
+    """(M, D) bool: the latents a pair shares, chosen adaptively (Locatello et al. 2020): per
+    pair, ``delta_i < tau`` with ``tau = (max_i delta_i + min_i delta_i) / 2``, the
+    midpoint between the most and the least changed dimension. The mask carries no gradient."""
+    delta = delta.detach()
+    tau = 0.5 * (delta.amax(1, keepdim=True) + delta.amin(1, keepdim=True))
+    return delta < tau
+
+
+def known_k_shared(delta: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(M, D) bool: with the number of changed factors ``k`` (M,) known, the ``k[m]`` latents
+    of largest ``delta`` are the changed ones and every other latent is shared (the
+    non-adaptive group VAE of Locatello et al. 2020, for known k)."""
+    rank = delta.detach().argsort(dim=1, descending=True).argsort(dim=1)  # 0 = largest
+    return rank >= k.to(rank.device).reshape(-1, 1)
+
+
+def gvae_average(
+    mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group-VAE aggregation (Hosoya 2019, used by Locatello et al. 2020, Ada-GVAE): the
+    arithmetic mean of the means and of the variances, ``mu = (mu1 + mu2) / 2``, ``sigma^2 =
+    (sigma1^2 + sigma2^2) / 2``; returns (mu, logvar)."""
+    return 0.5 * (mu1 + mu2), torch.logaddexp(logvar1, logvar2) - math.log(2.0)
+
+
+def product_of_experts(
+    mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ML-VAE aggregation (Bouchacourt et al. 2018, used by Locatello et al. 2020, Ada-ML-VAE):
+    the product of the two Gaussians, normalised: precision ``1/sigma^2 = 1/sigma1^2 +
+    1/sigma2^2`` and the precision-weighted mean ``mu = sigma^2 (mu1/sigma1^2 + mu2/sigma2^2)``;
+    returns (mu, logvar)."""
+    logvar = -torch.logaddexp(-logvar1, -logvar2)
+    mu = (mu1 * (logvar - logvar1).exp()) + (mu2 * (logvar - logvar2).exp())
+    return mu, logvar
+
+
+def share(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    agg_mu: torch.Tensor,
+    agg_logvar: torch.Tensor,
+    shared: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One image's posterior with its shared latents (``shared``, bool (M, D)) replaced by the
+    pair's aggregate; the others are its own."""
+    return torch.where(shared, agg_mu, mu), torch.where(shared, agg_logvar, logvar)

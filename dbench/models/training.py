@@ -29,8 +29,8 @@ import torch
 from dbench.contracts import Budget, CompactStorable, FitContext, Simulator
 from dbench.errors import UserError
 from dbench.models.curves import CURVE_FILE, CurveLog
+from dbench.models.precision import choose_precision
 from dbench.models.precision import dtype as precision_dtype
-from dbench.models.precision import resolve_precision
 from dbench.models.state import load_torch, save_torch
 from dbench.progress import progress_bar
 
@@ -187,7 +187,8 @@ def fit(
     model.setup(sim, device, torch.Generator().manual_seed(seeds["init"]))
     gen = torch.Generator(device=device).manual_seed(seeds["train"])
     np_rng = np.random.default_rng(seeds["numpy"])
-    precision = resolve_precision(ctx.precision, str(device))
+    choice = choose_precision(ctx.precision, str(device), model, sim)  # auto: measured, cached
+    precision = choice.chosen
     amp = _amp(device, precision)
     channels_last = len(getattr(sim, "observation_shape", ())) == 3
     source = BatchSource(sim, device, gen, np_rng, channels_last)
@@ -296,6 +297,7 @@ def fit(
         "train_seconds": train_seconds,
         "device": str(device),
         "precision": precision,
+        "precision_choice": choice.as_dict(),  # engine.run replaces it with resolve's (auto)
         "data_path": "compact_table" if source.table is not None else "sim",
         "curve_file": CURVE_FILE if curve.path is not None else None,
         **_final_stats(model, source, seeds["eval"], settings.eval_sample),

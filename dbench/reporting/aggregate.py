@@ -33,6 +33,7 @@ from dbench.reporting.runs import (
     BASE,
     PRIVATE,
     RESERVED,
+    ROW_KEY,
     TAIL,
     param_column,
     run_row,
@@ -69,8 +70,8 @@ def _record_problem(record: RunRecord) -> str | None:
     """Why a parsed record cannot enter a table, or None (older optional fields may be absent)."""
     # Structure is validated when records are read (engine.store.record_problem); this
     # catches what only building a row reveals.
-    try:
-        run_row(record)  # any other malformed block (a string where a mapping belongs)
+    try:  # any other malformed block (a string where a mapping belongs)
+        record[ROW_KEY] = run_row(record)  # kept: the runs frame reuses it
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         return f"malformed record ({type(exc).__name__}: {exc})"
     return None
@@ -283,28 +284,37 @@ def aggregate(
 
     data_cols = [c for c in runs.columns if c.startswith("dataset_")]
     params = param_columns(runs)
+    # pandas deep-copies ``attrs`` on every operation: none while grouping (they are the
+    # board's, set below), and one vectorised pass over the score columns.
+    runs = runs.copy()
+    runs.attrs = {}
+    grouped = runs.groupby(GROUP_KEYS, sort=False, dropna=False)
+    values = [*columns, "recon_loss"]
+    stats = grouped[values].agg(["mean", "std", "count"]).to_dict("index")  # key -> {(col, stat)}
+    seeds = grouped["seed"].agg(lambda s: ",".join(str(v) for v in sorted(s.dropna().astype(int))))
+    run_ids = grouped["run_id"].agg(",".join)
+    sizes = grouped.size()
     rows = []
-    for _, group in runs.groupby(GROUP_KEYS, sort=False, dropna=False):
-        first = group.iloc[0]
+    firsts = runs.drop_duplicates(GROUP_KEYS).to_dict("records")  # in the groups' order
+    for key, first in zip(sizes.index, firsts, strict=True):
         own = {param_column(k) for k in json.loads(first["_params"])}
         row: dict[str, Any] = {"dataset": first["dataset"], "source": first["source"]}
         row.update({c: first[c] for c in data_cols})
         row["model"] = first["model"]
         row.update({c: (first[c] if c in own else None) for c in params})
         row.update(steps=first["steps"], batch_size=first["batch_size"])
-        row.update(precision=first["precision"], n=len(group))  # one per group (in _budget)
-        row["seeds"] = ",".join(str(s) for s in sorted(group["seed"].dropna().astype(int)))
-        row["run_ids"] = ",".join(group["run_id"])
+        row.update(precision=first["precision"], n=int(sizes[key]))  # one per group (_config)
+        row["seeds"], row["run_ids"] = seeds[key], run_ids[key]
+        stat = stats[key]
         for col in columns:
-            values = group[col].dropna() if col in group else group.iloc[:0, 0]
-            row[f"{col}.mean"] = values.mean() if len(values) else math.nan
-            row[f"{col}.std"] = values.std(ddof=1) if len(values) > 1 else math.nan
-            row[f"{col}.n"] = len(values)
-        recon = group["recon_loss"].dropna()  # end of training; shown by --training
-        row["recon_loss_mean"] = recon.mean() if len(recon) else math.nan
-        row["recon_loss_std"] = recon.std(ddof=1) if len(recon) > 1 else math.nan
+            count = int(stat[(col, "count")])
+            row[f"{col}.mean"] = stat[(col, "mean")] if count else math.nan
+            row[f"{col}.std"] = stat[(col, "std")] if count > 1 else math.nan
+            row[f"{col}.n"] = count
+        recon = int(stat[("recon_loss", "count")])  # end of training (--training)
+        row["recon_loss_mean"] = stat[("recon_loss", "mean")] if recon else math.nan
+        row["recon_loss_std"] = stat[("recon_loss", "std")] if recon > 1 else math.nan
         row.update({c: first[c] for c in PRIVATE})
-        row["_protocol"] = group["_protocol"].iloc[0]
         rows.append(row)
     board = pd.DataFrame(rows)
     for col in params:  # keep the runs frame's types (numbers stay numbers)

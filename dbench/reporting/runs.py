@@ -47,6 +47,8 @@ PRIVATE = [
     "_params", "_data", "_data_text", "_budget", "_protocol", "_factors", "_config", "_run"
 ]  # fmt: skip
 LONG = ["metric", "score", "value"]
+#: where ``aggregate.load_records`` keeps the row it built while vetting a record
+ROW_KEY = "\x00row"
 #: names a hyperparameter column may not take (it becomes ``param_<name>``)
 RESERVED = frozenset(
     BASE + TAIL + ["rank", "n", "seeds", "run_ids", "label", "protocol", "budget", *LONG]
@@ -173,7 +175,7 @@ def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Records as a runs frame with typed columns (the private key columns included)."""
     import pandas as pd
 
-    rows = [run_row(r) for r in records]
+    rows = [r.get(ROW_KEY) or run_row(r) for r in records]
     frame = pd.DataFrame(rows)
     for col in BASE + TAIL + PRIVATE:
         if col not in frame:

@@ -107,6 +107,7 @@ def _one_table(rows, scores, meta, all_scores, rank_by, lower) -> Shown:
         out["budget"] = [budget_text(b) for b in rows["_budget"]]
     else:
         notes.append(f"budget: {budget_text(rows['_budget'].iloc[0])}")
+    notes.append(precision_note(rows))
     # One protocol per score column (aggregate.split_protocols): said once, under the table.
     shown_protocols = {m: p for m, p in json.loads(rows["_protocol"].iloc[0]).items() if m in meta}
     text = protocol_text(json.dumps(shown_protocols))
@@ -136,6 +137,22 @@ def _one_table(rows, scores, meta, all_scores, rank_by, lower) -> Shown:
         ranked += "; each metric's headline score"
     caption = "; ".join(t for t in [ranked, *notes] if t)
     return Shown(title, out.reset_index(drop=True), caption, best=best)
+
+
+def precision_note(rows: pd.DataFrame) -> str:
+    """One line when a model in this table trained in more than one precision: the same
+    command lands in bf16 on one machine and fp32 on another (``--precision auto``), and
+    those are different configurations, never averaged together."""
+    if "precision" not in rows:
+        return ""
+    mixed = []
+    for model, group in rows.groupby("model", sort=False):
+        kinds = sorted({str(p) for p in group["precision"] if isinstance(p, str) and p})
+        if len(kinds) > 1:
+            mixed.append(f"{model} trained in both {' and '.join(kinds)}")
+    if not mixed:
+        return ""
+    return f"{'; '.join(mixed)}: these are different configurations (see --precision)"
 
 
 def caption(board: pd.DataFrame) -> str:
@@ -170,7 +187,9 @@ def render(
     tables = dataset_tables(board, all_scores, training)
     if fmt == "markdown":
         return "\n".join(
-            f"### {t.title}\n\n{markdown(t.frame)}\n{t.caption}\n" for t in tables
+            f"### {markdown_escape(t.title)}\n\n{markdown(t.frame)}\n"
+            f"{html.escape(t.caption, quote=False)}\n"
+            for t in tables
         )  # fmt: skip
     if fmt == "latex":
         return "\n".join(latex(t.frame, f"{t.title}: {t.caption}", t.slug, t.best) for t in tables)
@@ -195,7 +214,7 @@ def render_display(shown: pd.DataFrame, fmt: str, text: str = "", width: int = 2
 
         return json_text(shown)
     if fmt == "markdown":
-        return markdown(shown) + (f"\n{text}\n" if text else "")
+        return markdown(shown) + (f"\n{html.escape(text, quote=False)}\n" if text else "")
     if fmt == "latex":
         return latex(shown, text)
     if fmt == "html":
@@ -207,10 +226,15 @@ def _numeric(col: str) -> bool:
     return col in ("n", "rank") or "." in col or col.endswith(("↑", "↓"))
 
 
-def markdown(frame: pd.DataFrame) -> str:
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+def markdown_escape(value: Any) -> str:
+    """Record text made inert in Markdown: HTML escaped (``<script>`` shows as text), a ``|``
+    cannot split a cell and a line break cannot start a new block."""
+    text = html.escape(str(value), quote=False).replace("|", "\\|")
+    return " ".join(text.splitlines())
 
+
+def markdown(frame: pd.DataFrame) -> str:
+    cell = markdown_escape
     lines = [
         "| " + " | ".join(cell(c) for c in frame.columns) + " |",
         "|" + "|".join("---:" if _numeric(c) else "---" for c in frame.columns) + "|",

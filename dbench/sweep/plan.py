@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from dbench.checks import MAX_SWEEP_TRIALS, SEED_MAX
 from dbench.contracts import Budget
 from dbench.engine.config import RunConfig
 from dbench.engine.settings import RESERVED_SCOPES, apply, merge, parse_value
@@ -64,16 +65,32 @@ def parse_seeds(text: str | int | list) -> list[int]:
         text = str(text)
     if isinstance(text, list):
         text = ",".join(str(s) for s in text)
-    seeds: set[int] = set()
+    ranges = []
     for item in str(text).split(","):
         match = _SEED_ITEM.match(item)
-        if not match:
-            raise UserError(f"bad seeds {text!r}: expected e.g. 0-4 or 0,3,7")
+        if not match or len(item) > 40:
+            raise UserError(f"bad seeds {_short(text)}: expected e.g. 0-4 or 0,3,7")
         lo, hi = int(match[1]), int(match[2] if match[2] is not None else match[1])
         if hi < lo:
-            raise UserError(f"bad seeds {text!r}: range {lo}-{hi} is empty")
-        seeds.update(range(lo, hi + 1))
-    return sorted(seeds)
+            raise UserError(f"bad seeds {_short(text)}: range {lo}-{hi} is empty")
+        if hi > SEED_MAX:
+            raise UserError(f"bad seeds {_short(text)}: seeds are integers in 0..{SEED_MAX}")
+        ranges.append((lo, hi))
+    count, reach = 0, -1  # distinct seeds, counted before any set is built
+    for lo, hi in sorted(ranges):
+        count += max(0, hi - max(lo, reach + 1) + 1)
+        reach = max(reach, hi)
+    if count > MAX_SWEEP_TRIALS:
+        raise UserError(
+            f"bad seeds {_short(text)}: {count:,} seeds; a sweep runs at most "
+            f"{MAX_SWEEP_TRIALS:,} trials"
+        )
+    return sorted({seed for lo, hi in ranges for seed in range(lo, hi + 1)})
+
+
+def _short(text: Any) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -142,6 +159,17 @@ def expand(
     from dbench.registry import MODELS
 
     model_names = MODELS.names()
+    planned = 0  # counted before any trial is built
+    for req in requests:
+        points = 1
+        for values in (req.grid or {}).values():
+            points *= len(values)
+        planned += points * (len(req.seeds) if req.seeds is not None else 1)
+    if planned > MAX_SWEEP_TRIALS:
+        raise UserError(
+            f"the sweep has {planned:,} trials (grid points x seeds); a sweep runs at most "
+            f"{MAX_SWEEP_TRIALS:,}"
+        )
     plans: list[TrialPlan] = []
     seen: dict[str, str] = {}
     for req in requests:

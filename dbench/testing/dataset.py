@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.contracts import FiniteGrid
+from dbench.contracts import FiniteGrid, PairSampler
 from dbench.testing.results import CheckResult, NotApplicable, Suite, expect
 
 MEMBERS = (
@@ -44,8 +44,11 @@ def check_dataset(
     rows, consistent with ``has_nuisance``, seeded), ``sim`` (a float32 torch tensor
     ``(n, C, H, W)``, finite, in [0, 1], {0, 1} when ``binary``, arguments left unchanged),
     ``sim_deterministic`` (same ``v`` and ``w``, same images), ``nuisance_used`` (images
-    depend on ``w`` when there is one), ``describe`` (JSON with ``source`` and ``checksum``)
-    and ``finite_grid`` (row-major ``index_of``/``factors_of`` round trip, when declared).
+    depend on ``w`` when there is one), ``describe`` (JSON with ``source`` and ``checksum``),
+    ``finite_grid`` (row-major ``index_of``/``factors_of`` round trip, when declared) and
+    ``sample_pairs`` (when :class:`PairSampler` is declared: pairs differ in exactly k
+    factors for each fixed k, in 1..d-1 for ``k=None``, never in none, only in factors that
+    vary; in range; seeded).
     """
     label = f"dataset {name or getattr(sim, 'name', None) or type(sim).__name__}"
     suite = Suite(label)
@@ -58,6 +61,7 @@ def check_dataset(
     suite.check("nuisance_used", lambda: _nuisance_used(sim, seed, state), needs=["sim"])
     suite.check("describe", lambda: _describe(sim), needs=["members"])
     suite.check("finite_grid", lambda: _finite_grid(sim, n, seed, state), needs=["sample_factors"])
+    suite.check("sample_pairs", lambda: _sample_pairs(sim, seed), needs=["sample_factors"])
     return suite.results
 
 
@@ -242,3 +246,49 @@ def _finite_grid(sim: Any, n: int, seed: int, state: dict[str, Any]) -> str:
         "index_of(factors_of(i)) != i",
     )
     return f"{total} observations" + (", with nuisance" if sim.has_nuisance else "")
+
+
+#: pairs drawn per value of k by the ``sample_pairs`` check
+PAIR_DRAWS = 64
+
+
+def _sample_pairs(sim: Any, seed: int) -> str:
+    if not isinstance(sim, PairSampler):
+        raise NotApplicable("does not declare PairSampler")
+    sizes = np.asarray(sim.factor_sizes, dtype=np.int64)
+    varying = sizes > 1
+    d = int(varying.sum())
+    if d == 0:
+        raise NotApplicable("no factor has more than one value")
+    n = PAIR_DRAWS
+    for k in [*range(1, d + 1), None]:
+        v1, v2 = sim.sample_pairs(n, k, np.random.default_rng(seed))
+        for v in (v1, v2):
+            expect(isinstance(v, np.ndarray), f"k={k}: returned {type(v).__name__}, not arrays")
+            want = (n, len(sizes))
+            expect(v.shape == want, f"k={k}: shape {v.shape}, expected {want}")
+            expect(np.issubdtype(v.dtype, np.integer), f"k={k}: dtype {v.dtype}, not integers")
+            expect(
+                ((v >= 0) & (v < sizes)).all(), f"k={k}: factor index out of range {tuple(sizes)}"
+            )
+        differ = v1 != v2
+        expect(
+            not differ[:, ~varying].any(), f"k={k}: a factor with a single value differs in a pair"
+        )
+        count = differ.sum(1)
+        expect((count > 0).all(), f"k={k}: a pair differs in no factor (it must differ in k)")
+        if k is None:
+            top = max(d - 1, 1)
+            expect(
+                (count <= top).all(),
+                f"k=None: a pair differs in {count.max()} factors (k is drawn from 1..{top})",
+            )
+        else:
+            bad = count[count != k]
+            expect(not len(bad), f"k={k}: a pair differs in {bad[:1].tolist()} factors, not {k}")
+        again = sim.sample_pairs(n, k, np.random.default_rng(seed))
+        expect(
+            np.array_equal(again[0], v1) and np.array_equal(again[1], v2),
+            f"k={k}: two generators with the same seed gave different pairs",
+        )
+    return f"k = 1..{d} and random"

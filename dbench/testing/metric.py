@@ -32,9 +32,9 @@ def metric_label(metric: Any, name: str | None = None) -> str:
 
 
 def as_metric(metric: Any, name: str | None = None) -> Any:
-    """The :class:`~dbench.metrics.spec.MetricSpec` of a registered name, a spec or a plain
+    """The :class:`~dbench.metric_spec.MetricSpec` of a registered name, a spec or a plain
     metric function."""
-    from dbench.metrics.spec import as_spec
+    from dbench.metric_spec import as_spec
 
     if isinstance(metric, str):
         from dbench.registry import METRICS
@@ -45,14 +45,14 @@ def as_metric(metric: Any, name: str | None = None) -> Any:
 
 def truth_representation(sim: Any) -> Any:
     """The factors themselves as the code (float64 grid indices)."""
-    from dbench.engine.representation import Representation
+    from dbench.representation import Representation
 
     return Representation(sim, lambda obs: np.asarray(obs.factors, dtype=np.float64))
 
 
 def noise_representation(sim: Any, seed: int) -> Any:
     """Standard normal codes as wide as the factors, drawn afresh for every observation."""
-    from dbench.engine.representation import Representation
+    from dbench.representation import Representation
 
     rng = np.random.default_rng(seed)
     width = len(sim.factor_sizes)
@@ -117,7 +117,7 @@ def _declaration(spec: Any) -> str:
     expect(
         isinstance(spec.primary, str) and spec.primary,
         f"declares no headline score (primary = {spec.primary!r}); declare it with "
-        "dbench.metrics.spec.metric(primary=...)",
+        "dbench.metric_spec.metric(primary=...)",
     )
     expect(
         isinstance(spec.version, str) and spec.version,

@@ -9,7 +9,7 @@ thickness are the factors.
 None of them inherits from dbench: a model has ``fit(sim, rng, ctx)``, ``encode(obs)``,
 ``save``/``load``; a dataset has the Simulator members (``factor_names``, ``sample_factors``,
 ``sim``, ``describe``, ...); a metric is ``fn(sim, rep, rng, **settings) -> {score: value}``,
-declared with :func:`dbench.metrics.spec.metric` so dbench knows its headline score.
+declared with :func:`dbench.metric_spec.metric` so dbench knows its headline score.
 ``dbench.testing`` checks all three against those contracts (see ``tests/``).
 """
 
@@ -20,7 +20,7 @@ import json
 
 import numpy as np
 
-from dbench.metrics.spec import metric
+from dbench.metric_spec import metric
 
 
 class RandomProjection:

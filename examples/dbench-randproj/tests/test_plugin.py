@@ -43,7 +43,7 @@ def test_registered_through_entry_points():
 
 def _code(sim, columns):
     """A representation whose columns are functions of (factors, fresh noise)."""
-    from dbench.engine.representation import Representation
+    from dbench.representation import Representation
 
     rng = np.random.default_rng(1)
 
