@@ -1,10 +1,11 @@
 """The one atomic file writer: readers see the old file or the whole new one, never a part.
 
 :func:`atomic_path` yields a unique temporary path in the target's folder (unique, so two
-processes writing the same file never collide), fsyncs it and renames it over the target
-when the block succeeds; on any error — a full disk, an interrupt — the temporary file is
-removed and the previous file is left intact. Records, reports, checkpoints, model states
-and dataset caches are all written through it.
+processes writing the same file never collide), fsyncs it, renames it over the target when
+the block succeeds and fsyncs the folder, so that the rename survives a power cut too; on any
+error — a full disk, an interrupt — the temporary file is removed and the previous file is
+left intact. Records, reports, checkpoints, model states and dataset caches are all written
+through it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; keep the user's usual mode
         os.replace(tmp, path)
+        _fsync_folder(path.parent)  # the rename is an entry in the folder: make it durable
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """fsync a directory (POSIX). Where a directory cannot be opened or synced (Windows,
+    some network file systems) the rename stands as the system keeps it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -56,14 +73,7 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 def remove_debris(folder: str | os.PathLike) -> int:
     """Delete temporary files a killed writer left in ``folder``; returns how many."""
-    removed = 0
-    for tmp in Path(folder).glob(f"{TEMP_PREFIX}*"):
-        try:
-            tmp.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
+    return _unlink_each(Path(folder).glob(f"{TEMP_PREFIX}*"))
 
 
 def remove_dead_debris(folder: str | os.PathLike) -> int:
@@ -78,10 +88,15 @@ def remove_dead_debris(folder: str | os.PathLike) -> int:
     folder = Path(folder)
     debris = [t for t in folder.glob(f"{TEMP_PREFIX}*") if not _locked(t)]
     debris += [t for t in folder.glob("*.tmp-*") if _writer_gone(t)]
+    return _unlink_each(debris)
+
+
+def _unlink_each(paths: Iterable[Path]) -> int:
+    """Delete each path that can be deleted (one gone meanwhile is skipped); how many were."""
     removed = 0
-    for tmp in debris:
+    for path in list(paths):
         try:
-            tmp.unlink()
+            path.unlink()
             removed += 1
         except OSError:
             pass

@@ -15,8 +15,9 @@ import pytest
 
 from dbench.cli.describe import constructor_choices
 from dbench.docstrings import citations, meaning, numpy_parameters
-from dbench.registry import DATASETS, METRICS, MODELS
+from dbench.registry import METRICS, MODELS
 from tests._cli import cli, one_line_error
+from tests._plugins import installed
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dbench-randproj"
 
@@ -185,19 +186,12 @@ def test_listing_and_help_import_no_torch():
 
 @pytest.fixture
 def example_plugin(tmp_path, monkeypatch):
-    info = tmp_path / "dbench_randproj-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dbench-randproj\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(
+    entry_points = (
         "[dbench.metrics]\nactive_dims = dbench_randproj:active_dims\n"
         "[dbench.datasets]\ncrossbars = dbench_randproj:CrossBars\n"
         "[dbench.models]\nrandproj = dbench_randproj:RandomProjection\n"
     )
-    monkeypatch.syspath_prepend(str(EXAMPLE))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    METRICS.refresh(), DATASETS.refresh(), MODELS.refresh()
-    yield
-    METRICS.refresh(), DATASETS.refresh(), MODELS.refresh()
+    yield from installed(monkeypatch, tmp_path, "dbench-randproj", "0.1.0", entry_points, EXAMPLE)
 
 
 def test_a_plugin_metric_is_described_from_its_numpy_docstring(example_plugin, capsys):

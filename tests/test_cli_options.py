@@ -16,12 +16,10 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +31,7 @@ from dbench.engine.run import run_one
 from dbench.models.training import LoopSettings
 from dbench.models.vae_family import BetaVAE
 from tests._cli import cli
+from tests._ray import stop_leftovers
 from tests.conftest import FAST_HIGGINS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +114,7 @@ def test_beta_steps_batch_size_and_device_reach_the_training_and_the_record(
         "--steps=3",
         "--batch-size=5",
         "--device=cpu",
+        "--precision=fp32",  # auto would first time training steps of a copy of the model
         "--results-dir",
         str(tmp_path),
     )
@@ -184,7 +184,7 @@ def test_resume_continues_an_interrupted_run_from_its_checkpoint(
 
     monkeypatch.setattr(BetaVAE, "train_step", interrupt_at_step_2)
     code, _, err = cli(capsys, *args)
-    assert code == 130 and "its training checkpoint is kept in" in err, err
+    assert code == 130 and "its last training checkpoint is kept at" in err, err
     assert [c[0] for c in train_steps] == [0, 1]
     assert not list((tmp_path / "runs").glob("*.json"))  # no record for an interrupted run
 
@@ -306,34 +306,14 @@ def test_leaderboard_filters_keep_only_what_they_name(capsys, results):
 
 
 def test_report_filters_keep_only_what_they_name(capsys, results, tmp_path):
-    page_all = tmp_path / "all.html"
-    code, _, err = cli(
-        capsys,
-        "report",
-        "-o",
-        str(page_all),
-        "--compare=none",
-        "--per-run=0",
-        "--results-dir",
-        str(results),
-    )
-    assert code == 0, err
-    assert "3 runs in 3 configurations" in page_all.read_text()
-    page = tmp_path / "blobs.html"
-    code, _, err = cli(
-        capsys,
-        "report",
-        "-o",
-        str(page),
-        "--dataset=blobs",
-        "--metric=mig",
-        "--compare=none",
-        "--per-run=0",
-        "--results-dir",
-        str(results),
-    )
-    assert code == 0, err
-    text = page.read_text()
+    def report(page, *filters: str) -> str:
+        args = ["-o", str(page), *filters, "--compare=none", "--per-run=0"]
+        code, _, err = cli(capsys, "report", *args, "--results-dir", str(results))
+        assert code == 0, err
+        return page.read_text()
+
+    assert "3 runs in 3 configurations" in report(tmp_path / "all.html")
+    text = report(tmp_path / "blobs.html", "--dataset=blobs", "--metric=mig")
     assert "1 runs in 1 configurations" in text  # blobs, scored with mig: the oracle only
     assert "dsprites" not in text
     tables = "".join(re.findall(r"<table.*?</table>", text, flags=re.S))
@@ -343,8 +323,8 @@ def test_report_filters_keep_only_what_they_name(capsys, results, tmp_path):
 
 def test_python_api_entry_points(results, tmp_path):
     import dbench
-    from dbench.engine.representation import Representation
     from dbench.errors import UserError
+    from dbench.representation import Representation
 
     frame = dbench.load_runs(results)
     assert len(frame) == 3
@@ -397,35 +377,12 @@ settings = { n_samples = 64, n_components = 2 }
 """
 
 
-def _ray_pids(temp_dir: Path) -> list[int]:
-    """Processes whose command line names our private Ray temp dir (ours only)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(temp_dir) in cmd:
-            pids.append(int(proc.name))
-    return pids
-
-
 @pytest.fixture
 def ray_tmp():
     """A private Ray temp dir for the sweep subprocesses; their leftovers stopped by PID."""
     temp = Path(tempfile.mkdtemp(prefix="dbo"))  # short: Ray's socket paths live in it
     yield temp
-    deadline = time.time() + 15
-    while _ray_pids(temp) and time.time() < deadline:
-        time.sleep(0.5)
-    left = _ray_pids(temp)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    left = stop_leftovers(temp)
     shutil.rmtree(temp, ignore_errors=True)
     assert not left, f"Ray processes left after the sweep: {left}"
 

@@ -51,7 +51,7 @@ def tiny() -> TinyShapes:
 def test_dataset_contract(name):
     results = assert_passed(run_checks("dataset", name))
     if results[0].skipped:  # file-backed datasets without a stand-in: loaders are tested on
-        pytest.skip(results[0].message)  # small files in tests/test_datasets_new.py
+        pytest.skip(results[0].message)  # small files in tests/test_datasets_files.py
 
 
 @pytest.mark.parametrize("name", MODELS.names())

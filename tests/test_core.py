@@ -12,11 +12,12 @@ import pytest
 from dbench.atomic import write_json
 from dbench.contracts import Budget, Observations
 from dbench.engine.config import RunConfig
-from dbench.engine.representation import Representation
 from dbench.engine.settings import apply, merge, parse_items
 from dbench.engine.store import iter_records, read_record
 from dbench.errors import UserError
 from dbench.registry import MODELS, Registry
+from dbench.representation import Representation
+from tests._plugins import install_entry_points
 
 # -- registry ---------------------------------------------------------------------------------
 
@@ -48,10 +49,7 @@ def test_create_rejects_unknown_kwargs_naming_the_known_ones():
 
 def _fake_distribution(root, dist_name, group, name, target):
     """A real installed-distribution record on sys.path, as pip would write it."""
-    info = root / f"{dist_name}-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {target}\n")
+    install_entry_points(root, dist_name, "1.0", f"[{group}]\n{name} = {target}\n")
 
 
 def test_plugin_entry_points_register_like_builtins(tmp_path, monkeypatch):
@@ -152,6 +150,25 @@ def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
         write_json(target, {"a": 1, "z": Unserialisable()})
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left
     assert json.loads(target.read_text()) == {"old": "record"}  # old content intact
+
+
+def test_atomic_write_syncs_the_file_then_its_folder(tmp_path, monkeypatch):
+    """The bytes are fsynced before the rename and the folder after it, so a power cut
+    leaves the old file or the whole new one, and the new one stays once written."""
+    import os
+    import stat
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_json(tmp_path / "r.json", {"a": 1})
+    assert synced == ["file", "folder"]
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1}
 
 
 def test_unreadable_records_are_reported_not_fatal(tmp_path):

@@ -35,13 +35,8 @@ SPEC_LIT = {  # measured from the real frames: lit pixels at orientation 0 for s
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # two shared cores: keep each test to one torch thread
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# two shared cores: keep each test to one torch thread (the fixture of tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_grid_index_order(tmp_path):

@@ -60,58 +60,22 @@ def blobs_codes(path, subset: bool = False) -> None:
 
 def test_module_function_and_codes_all_reach_the_leaderboard(encoder_module, capsys, tmp_path):
     results = tmp_path / "results"
-    record = dbench.evaluate(
-        encoder_module.make(),
-        dataset="blobs",
-        metrics=["higgins"],
-        settings=SETTINGS,
-        name="pooled",
-        results_dir=results,
-    )
+    pooled = dict(dataset="blobs", metrics=["higgins"], settings=SETTINGS, name="pooled")
+    record = dbench.evaluate(encoder_module.make(), results_dir=results, **pooled)
     assert record["origin"] == "evaluate" and "training" not in record
     assert 0.0 <= record["scores"]["higgins"]["eval_accuracy"] <= 1.0
-    again = dbench.evaluate(
-        encoder_module.make(),
-        dataset="blobs",
-        metrics=["higgins"],
-        settings=SETTINGS,
-        name="pooled",
-        results_dir=results,
-    )
+    again = dbench.evaluate(encoder_module.make(), results_dir=results, **pooled)
     assert again["existing"] and again["scores"] == record["scores"]  # a notebook's 2nd call
 
+    common = ["--dataset", "blobs", "--metrics", "higgins", *SET_ARGS]
+    common += ["--results-dir", str(results), "--no-progress"]
     code, out, err = cli(
-        capsys,
-        "evaluate",
-        "--encoder",
-        "outside_model:make",
-        "--name",
-        "pooledcli",
-        "--dataset",
-        "blobs",
-        "--metrics",
-        "higgins",
-        *SET_ARGS,
-        "--results-dir",
-        str(results),
-        "--no-progress",
+        capsys, "evaluate", "--encoder", "outside_model:make", *common, "--name", "pooledcli"
     )
     assert code == 0, err
     blobs_codes(tmp_path / "factors.npz")
-    code, out, err = cli(
-        capsys,
-        "evaluate",
-        "--representations",
-        str(tmp_path / "factors.npz"),
-        "--dataset",
-        "blobs",
-        "--metrics",
-        "higgins",
-        *SET_ARGS,
-        "--results-dir",
-        str(results),
-        "--no-progress",
-    )
+    codes = str(tmp_path / "factors.npz")
+    code, out, err = cli(capsys, "evaluate", "--representations", codes, *common)
     assert code == 0, err
     board = dbench.leaderboard(results, metric="higgins")
     assert {"pooled", "pooledcli", "factors"} <= set(board["model"])

@@ -112,3 +112,26 @@ def test_compare_marks_rows_scored_off_the_papers_protocol_and_shows_both_differ
     shown = comparison_display(table).set_index("method")
     assert shown.loc["PCA", "measured (mean ± std)"].endswith("*")
     assert "num_train=500 (paper 10000)" in comparison_caption(table)
+
+
+def test_a_full_disk_at_record_time_leaves_no_empty_runs_folder_nor_orphan_state(
+    tmp_path, capsys, monkeypatch, one_thread
+):
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def full(*args, dir=None, **kwargs):  # the disk fills up just as the record is written
+        if dir is not None and dir.name == "runs":
+            raise OSError(28, "No space left on device")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    results = tmp_path / "r"
+    code, _, err = cli(capsys, *RUN, "--set=budget.checkpoint_every=3", "--results-dir",
+                       str(results))  # fmt: skip
+    one_line_error(code, err, "No space left on device")
+    assert "checkpoint is kept" in err
+    assert not (results / "runs").exists()
+    assert not list(results.glob("artifacts/*/model.state"))
+    assert list(results.glob("artifacts/*/checkpoint.pt"))

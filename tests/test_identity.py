@@ -400,3 +400,15 @@ def test_a_sweep_over_metric_settings_alone_is_refused_before_ray(tmp_path, caps
                        "--results-dir", str(tmp_path / "r"))  # fmt: skip
     one_line_error(code, err, "are one run")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_runs_folder_linked_outside_the_results_root_is_refused(tmp_path):
+    from dbench.engine.store import iter_records
+
+    outside = tmp_path / "elsewhere"
+    run_one(pca_config(outside))
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "runs").symlink_to(outside / "runs")
+    records, skipped = iter_records(root)
+    assert records == [] and "outside the results root" in skipped[0]

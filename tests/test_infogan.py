@@ -15,14 +15,11 @@ from dbench.models import infogan as ig
 from dbench.models.infogan import InfoGAN
 from dbench.models.infogan_nets import Critic, Generator, halvings
 from dbench.models.precision import autocast
-from dbench.models.training import CHECKPOINT, LoopSettings
+from dbench.models.training import LoopSettings
 from dbench.testing import TinyShapes
+from tests._resume import crash_and_resume
 
 FAST = LoopSettings(log_every=2, report_every=2, checkpoint_every=4, eval_sample=1)
-
-
-class Crash(Exception):
-    pass
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -139,15 +136,7 @@ def test_resume_after_crash_is_bit_identical(tmp_path):
     sim = TinyShapes()
     whole = _model().fit(sim, np.random.default_rng(3), _ctx())
 
-    def crash_after_six(step, **_):
-        if step == 6:  # after the step-4 checkpoint, before the step-8 one
-            raise Crash
-
-    with pytest.raises(Crash):
-        _model().fit(sim, np.random.default_rng(3), _ctx(workdir=tmp_path, report=crash_after_six))
-    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["step"] == 4
-    resumed = _model().fit(sim, np.random.default_rng(3), _ctx(workdir=tmp_path, resume=True))
-    assert resumed.fit_info_["resumed_from_step"] == 4
+    resumed = crash_and_resume(_model, sim, _ctx, tmp_path)  # killed at step 6, resumed at 4
     a, b = _weights(whole), _weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

@@ -444,39 +444,23 @@ def test_compare_groups_seeds_by_the_published_metric_alone(tmp_path):
     assert len(leaderboard(tmp_path)) == 1  # scoring more metrics on a seed never splits a row
     ranked = leaderboard(tmp_path, metric="higgins")  # one metric: one configuration
     assert len(ranked) == 1 and ranked["higgins.eval_accuracy.n"].iloc[0] == 2
-    result = CliRunner().invoke(
-        app,
-        [
-            "leaderboard",
-            "--results-dir",
-            str(tmp_path),
-            "--compare",
-            "higgins2017",
-            "--format",
-            "csv",
-        ],  # fmt: skip
-    )
-    assert result.exit_code == 0, result.output
+    result = compare_higgins2017(tmp_path, "--format", "csv")
     table = pd.read_csv(io.StringIO(result.output)).set_index("method")
     assert table.loc["PCA", "n"] == 2
     assert table.loc["PCA", "measured_mean"] == pytest.approx(70.0)
 
 
+def compare_higgins2017(results, *args: str):
+    """``dbench leaderboard --compare higgins2017`` on ``results``, which must succeed."""
+    argv = ["leaderboard", "--results-dir", str(results), "--compare", "higgins2017", *args]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def test_compare_on_another_dataset_says_the_table_is_for_dsprites(tmp_path):
     write(tmp_path, record("p0", model="pca", dataset="blobs"))
-    result = CliRunner().invoke(
-        app,
-        [
-            "leaderboard",
-            "--results-dir",
-            str(tmp_path),
-            "--compare",
-            "higgins2017",
-            "--dataset",
-            "blobs",
-        ],  # fmt: skip
-    )
-    assert result.exit_code == 0, result.output
+    result = compare_higgins2017(tmp_path, "--dataset", "blobs")
     assert "note: the published table higgins2017 is for dSprites (dsprites)" in result.stderr
     assert "runs here: blobs" in result.stderr
     assert "not run on dsprites" in result.stdout

@@ -11,55 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dbench.contracts import Observations
-from dbench.engine.representation import Representation
 from dbench.errors import UserError
 from dbench.registry import METRICS
+from dbench.representation import Representation
 from dbench.testing.toy import DSpritesFactors
+from tests._representations import REPRESENTATIONS, bin_ceiling, standardised
 
 SUITE = ["higgins", "higgins_noshape", "factorvae", "mig", "dci", "sap", "modularity"]
 SUITE += ["unsupervised"]
-
-
-SIZES = np.array(DSpritesFactors.factor_sizes)
-STRIDES = DSpritesFactors().strides
-
-
-def hashed_noise(obs: Observations, dims: int) -> np.ndarray:
-    """Deterministic N(0, 1)-like noise per observation (a function of its grid index), so a
-    cached and a re-encoded observation agree, as they would for a real encoder."""
-    index = (np.asarray(obs.factors) @ STRIDES).astype(np.uint64)
-    cols = []
-    for d in range(2 * dims):  # splitmix64 finaliser of (index, d): uniform 53-bit numbers
-        offset = np.uint64((d + 1) * 0xBF58476D1CE4E5B9 % 2**64)
-        x = index * np.uint64(0x9E3779B97F4A7C15) + offset
-        x ^= x >> np.uint64(30)
-        x *= np.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> np.uint64(27)
-        x *= np.uint64(0x94D049BB133111EB)
-        x ^= x >> np.uint64(31)
-        cols.append(((x >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53)
-    u = np.stack(cols, axis=1)
-    # Box-Muller: Gaussian noise, so the Gaussian scores see what a VAE's noise looks like.
-    return np.sqrt(-2 * np.log(u[:, :dims])) * np.cos(2 * np.pi * u[:, dims:])
-
-
-def standardised(obs: Observations) -> np.ndarray:
-    v = np.asarray(obs.factors, dtype=np.float64)
-    return (v - (SIZES - 1) / 2) / np.sqrt((SIZES**2 - 1) / 12)  # exact grid mean and std
-
-
-ROTATION = np.linalg.qr(np.random.default_rng(1234).normal(size=(5, 5)))[0]
-
-REPRESENTATIONS = {
-    "identity": lambda obs: np.asarray(obs.factors, dtype=np.float64),
-    "standardised": standardised,
-    "rotated": lambda obs: standardised(obs) @ ROTATION,
-    "duplicated": lambda obs: np.repeat(standardised(obs), 2, axis=1),
-    "extra_noise": lambda obs: np.hstack([standardised(obs), hashed_noise(obs, 5)]),
-    "noise": lambda obs: hashed_noise(obs, 10),
-    "constant": lambda obs: np.zeros((len(obs), 10)),
-}
 
 
 def score(metric: str, representation: str, seed: int = 0, **settings) -> dict[str, float]:
@@ -264,21 +223,9 @@ def test_fixed_factor_batches_are_reduced_chunk_by_chunk():
 # -- MIG (20-bin histogram estimator) -------------------------------------------------------
 
 
-def mig_ceiling(num_bins: int = 20) -> float:
-    """MIG of the ground truth with exact probabilities: mean_k H(bin(v_k)) / H(v_k)."""
-    ratios = []
-    for k in SIZES:
-        values = np.arange(k, dtype=float)
-        edges = np.histogram(values, num_bins)[1]
-        p = np.bincount(np.digitize(values, edges[:-1])) / k
-        p = p[p > 0]
-        ratios.append(-np.sum(p * np.log(p)) / np.log(k))
-    return float(np.mean(ratios))
-
-
 def test_mig_bounds(scores):
     mig = {r: s(scores, "mig", r, "mig") for r in NEEDED["mig"]}
-    ceiling = mig_ceiling()
+    ceiling = float(np.mean(bin_ceiling()))  # MIG of the ground truth, exact probabilities
     assert 0.85 < ceiling < 0.95  # bins merge orientation and position values: not 1
     assert ceiling - 0.03 <= mig["identity"] <= ceiling
     assert mig["standardised"] == pytest.approx(mig["identity"])  # bins are scale-free
@@ -296,6 +243,30 @@ def test_mutual_information_estimator_matches_entropy():
     assert discrete_entropy(x)[0] == pytest.approx(np.log(4), abs=1e-3)
     y = np.random.default_rng(1).integers(0, 4, size=(20_000, 1))
     assert discrete_mutual_info(x, y)[0, 0] < 1e-3
+
+
+def test_histogram_metrics_share_one_estimator():
+    """The histogram metrics read one binned sample: ``mi_matrix`` is binning then plug-in
+    MI, and a metric scores its formula on the sample it draws (``num_train``, ``num_bins``)."""
+    from dbench.metrics._information import Binned, mi_matrix
+    from dbench.metrics._sampling import discrete_entropy, discrete_mutual_info, sample_codes
+    from dbench.metrics._sampling import histogram_discretize as bins
+    from dbench.metrics.dcimig import dcimig, dcimig_from_mi
+    from dbench.metrics.mig import mig, mig_from_mi
+
+    rng = np.random.default_rng(4)
+    v = rng.integers(0, 6, size=(2000, 3))
+    z = np.column_stack([v[:, 0] + rng.normal(size=2000), rng.normal(size=(2000, 2))])
+    mi = mi_matrix(z, v, 10)
+    assert np.array_equal(mi, discrete_mutual_info(bins(z, 10), v))
+    entropy = Binned(z, v, 10).factor_entropy
+    assert np.array_equal(entropy, discrete_entropy(v))
+    rep = Representation(DSpritesFactors(), REPRESENTATIONS["rotated"])
+    for spec, from_mi in ((mig, mig_from_mi), (dcimig, dcimig_from_mi)):
+        v, z = sample_codes(rep.sim, rep, np.random.default_rng(0), 500)
+        sample = Binned(z, v, 7)
+        scores = spec(rep.sim, rep, np.random.default_rng(0), num_train=500, num_bins=7)
+        assert scores[spec.primary] == from_mi(sample.mi, sample.factor_entropy)
 
 
 def test_mutual_information_matrix_matches_scikit_learn_pair_by_pair():

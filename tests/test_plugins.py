@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dbench.registry import DATASETS, METRICS, MODELS
 from dbench.testing import TinyShapes
 from tests._cli import cli, one_line_error
+from tests._plugins import installed
 
 PLUGIN = textwrap.dedent(
     """
@@ -57,19 +57,11 @@ PLUGIN = textwrap.dedent(
 
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
-    info = tmp_path / "brokenplugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenplugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[dbench.datasets]\nnumpybars = brokenplugin_mod:NumpyBars\n"
-        "nosizes = brokenplugin_mod:NoSizes\n"
-        "[dbench.models]\nnosave = brokenplugin_mod:NoSave\n"
-    )
     (tmp_path / "brokenplugin_mod.py").write_text(PLUGIN)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    DATASETS.refresh(), MODELS.refresh()
-    yield
-    DATASETS.refresh(), MODELS.refresh()
+    entry_points = "[dbench.datasets]\nnumpybars = brokenplugin_mod:NumpyBars\n"
+    entry_points += "nosizes = brokenplugin_mod:NoSizes\n"
+    entry_points += "[dbench.models]\nnosave = brokenplugin_mod:NoSave\n"
+    yield from installed(monkeypatch, tmp_path, "brokenplugin", "1.0", entry_points)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +108,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dbench-randproj"
 INVERTED = textwrap.dedent(
     """
     import numpy as np
-    from dbench.metrics.spec import metric
+    from dbench.metric_spec import metric
     from dbench_randproj import active_dims
 
     @metric(version="2", primary="active_dims", cheap=False, fast={"num_samples": 200})
@@ -132,19 +124,10 @@ INVERTED = textwrap.dedent(
 @pytest.fixture
 def example_metrics(tmp_path, monkeypatch):
     """The example plugin's active_dims and a broken variant, registered as entry points."""
-    info = tmp_path / "dbench_randproj-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dbench-randproj\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[dbench.metrics]\nactive_dims = dbench_randproj:active_dims\n"
-        "active_dims_inverted = randproj_broken:inverted\n"
-    )
     (tmp_path / "randproj_broken.py").write_text(INVERTED)
-    monkeypatch.syspath_prepend(str(EXAMPLE))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    METRICS.refresh()
-    yield
-    METRICS.refresh()
+    entry_points = "[dbench.metrics]\nactive_dims = dbench_randproj:active_dims\n"
+    entry_points += "active_dims_inverted = randproj_broken:inverted\n"
+    yield from installed(monkeypatch, tmp_path, "dbench-randproj", "0.1.0", entry_points, EXAMPLE)
 
 
 def test_example_active_dims_check_tells_truth_from_noise(example_metrics, capsys):

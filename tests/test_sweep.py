@@ -27,6 +27,7 @@ import pytest
 from dbench.errors import UserError
 from dbench.sweep.plan import SweepRequest, expand, parse_grid, parse_seeds
 from dbench.sweep.presets import available_presets, load_preset, preset_requests
+from tests._ray import ray_pids, stop_leftovers, stop_pids
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"higgins.num_train": 100, "higgins.num_eval": 50, "higgins.batch_size": 4}
@@ -94,29 +95,6 @@ def _write_plugin(root: Path) -> None:
     )
 
 
-def _ray_pids(temp_dir: Path) -> list[int]:
-    """PIDs of processes whose command line names our private Ray temp dir (ours only)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(temp_dir) in cmd:
-            pids.append(int(proc.name))
-    return pids
-
-
-def _stop_pids(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _records(results: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
 
@@ -158,11 +136,7 @@ def ray_local(plugin_dir):
     )
     yield temp
     ray.shutdown()
-    deadline = time.time() + 15
-    while _ray_pids(temp) and time.time() < deadline:
-        time.sleep(0.5)
-    left = _ray_pids(temp)
-    _stop_pids(left)
+    left = stop_leftovers(temp)
     shutil.rmtree(temp, ignore_errors=True)
     assert not left, f"Ray processes left after ray.shutdown(): {left}"
 
@@ -504,8 +478,8 @@ def test_ctrl_c_then_resume_runs_only_the_rest(ray_local, plugin_dir, tmp_path):
         if driver.poll() is None:
             driver.kill()
         time.sleep(1)
-        left = _ray_pids(ray_tmp)
-        _stop_pids(left)
+        left = ray_pids(ray_tmp)
+        stop_pids(left)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert driver.returncode == 130, out + err
     assert "continue with: dbench sweep --resume ctrlc" in err
@@ -562,10 +536,7 @@ def test_sweep_on_an_existing_cluster_through_address(plugin_dir, tmp_path):
             head.wait(timeout=30)
         except subprocess.TimeoutExpired:
             head.kill()
-        deadline = time.time() + 15
-        while _ray_pids(head_tmp) and time.time() < deadline:
-            time.sleep(0.5)
-        _stop_pids(_ray_pids(head_tmp))  # whatever survived, by PID: never `ray stop`
+        stop_leftovers(head_tmp)  # whatever survived, by PID: never `ray stop`
         shutil.rmtree(head_tmp, ignore_errors=True)
         shutil.rmtree(driver_tmp, ignore_errors=True)
-    assert not _ray_pids(head_tmp)
+    assert not ray_pids(head_tmp)

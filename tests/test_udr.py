@@ -105,6 +105,10 @@ def test_dbench_udr_writes_a_score_into_each_seed_and_the_leaderboard_shows_it(t
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert all(r["metrics"]["udr"]["settings"]["aggregate"] == "disentanglement_lib"
                for r in records)  # fmt: skip
+    # scoring UDR again never loses the earlier one: it moves to the record's history
+    for r in records:
+        (old,) = [h for h in r["history"] if h["metric"] == "udr"]
+        assert "aggregate" not in old["meta"]["settings"] and 0.0 <= old["scores"]["udr"] <= 1.0
 
 
 def test_udr_refuses_a_single_run_or_mixed_configurations(tmp_path, capsys):

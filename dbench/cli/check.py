@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli.options import DataDir
+from dbench.cli.options import DataDir, settings_option
 from dbench.errors import UserError
 
 #: ``--results-dir`` as every command spells it; here the default is a throwaway folder, so
@@ -34,7 +34,7 @@ def check(
     ] = None,
     settings: Annotated[
         list[str] | None,
-        typer.Option("--set", help="key=value: dataset arguments, hyperparameters or settings."),
+        settings_option("key=value: dataset arguments, hyperparameters or settings."),
     ] = None,
     results_dir: CheckResultsDir = None,
     data_dir: DataDir = None,

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli.options import DataDir, Progress, ResultsDir, metric_list
+from dbench.cli.options import (
+    DataDir,
+    Device,
+    Metrics,
+    Progress,
+    ResultsDir,
+    metric_list,
+    settings_option,
+)
 from dbench.errors import UserError
 
 
@@ -26,18 +34,15 @@ def evaluate(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset.")] = (
         "dsprites"
     ),
-    metrics: Annotated[
-        str | None, typer.Option(help="Comma-separated metrics (default: all cheap ones).")
-    ] = None,
+    metrics: Metrics = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed of the metrics.")] = 0,
     settings: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="dataset.key=value or METRIC.key=value."),
+        list[str] | None, settings_option("dataset.key=value or METRIC.key=value.")
     ] = None,
     name: Annotated[
         str | None, typer.Option(help="Label in records and leaderboards (default: its name).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    device: Device = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Images per encoder call.")] = 256,
     overwrite: Annotated[bool, typer.Option(help="Score again if the record exists.")] = False,
     progress: Progress = True,

@@ -26,11 +26,24 @@ DataDir = Annotated[
 Precision = Annotated[
     str,
     typer.Option(
-        help="Training precision: auto (bf16 where the CPU/GPU has bf16 matrix units, else "
-        "fp32), fp32 or bf16."
+        envvar="DBENCH_PRECISION",
+        help="Training precision: auto (bf16 where it is measured faster on this CPU, or the "
+        "GPU supports it; else fp32), fp32 or bf16.",
     ),
 ]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+#: ``--metrics a,b`` of the commands that score (read with :func:`metric_list`).
+Metrics = Annotated[
+    str | None, typer.Option(help="Comma-separated metrics (default: all cheap ones).")
+]
+Steps = Annotated[int | None, typer.Option(min=0, help="Training steps.")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")]
+
+
+def settings_option(help: str) -> Any:
+    """``--set key=value`` (repeatable): one spelling of settings on every command that takes
+    them; ``help`` names the scopes this command accepts."""
+    return typer.Option("--set", help=help)
 
 
 def output_option(help: str) -> Any:

@@ -154,15 +154,24 @@ def show(
     seeds: Annotated[
         str | None, typer.Option(help="With --preset: only these seeds (0-2, 0,3).")
     ] = None,
+    codes: Annotated[
+        Path | None,
+        typer.Option(
+            help="A run scored by dbench evaluate: the codes it scored (.npz, as "
+            "--representations takes), for its 2-D latent map."
+        ),
+    ] = None,
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
 ) -> None:
     """Per-run figures from a saved model: latent traversals (any model that decodes, PCA
-    included), KL per latent, and a latent map for any 2-D representation. Several runs (or
-    --preset): one figure, a row per run, of held-out images' 2-D latents by class next to the
-    decoded grid (the levy2020 preset's Figure 6)."""
+    included), KL per latent, and a latent map for any 2-D representation (for a run of dbench
+    evaluate, from its codes). Several runs (or --preset): one figure, a row per run, of
+    held-out images' 2-D latents by class next to the decoded grid (the levy2020 preset's
+    Figure 6)."""
     from dbench.engine.store import find_record
     from dbench.paths import results_root
+    from dbench.reporting.figure_grid import codes_figures, scored_elsewhere
     from dbench.reporting.plots import run_figures, save
 
     runs = list(runs or [])
@@ -172,20 +181,29 @@ def show(
         raise UserError("give run ids or --preset, not both")
     if not preset and not runs:
         raise UserError("give a run id (several for one figure of rows) or --preset NAME")
+    if codes is not None and (preset or len(runs) > 1):
+        raise UserError("--codes applies to one run scored by dbench evaluate")
     root = results_root(results_dir)
     if preset or len(runs) > 1:
         _show_rows(root, runs, preset, seeds, output, span, steps, seed, data_dir)
         return
     record = find_record(root, runs[0])
     span = 3.0 if span is None else span
+    evaluated = scored_elsewhere(record)
+    if codes is not None and not evaluated:
+        raise UserError(f"--codes applies to runs scored by dbench evaluate; {runs[0]} has a model")
     with _warnings_to_stderr():
-        figures, skipped = run_figures(record, root, data_dir, span=span, steps=steps, seed=seed)
+        if evaluated:  # no model state: the latent map of the codes it scored, if 2-D
+            figures, skipped = codes_figures(record, root, data_dir, codes, seed=seed)
+        else:
+            figures, skipped = run_figures(record, root, data_dir, span=span, steps=steps,
+                                           seed=seed)  # fmt: skip
     run_id = record["run_id"]
     for name, fig in figures.items():
         typer.echo(f"wrote {save(fig, output / f'{run_id}-{name}.png')}")
     for message in skipped:
         typer.echo(f"note: {message}", err=True)
-    if not figures:
+    if not figures and not evaluated:  # an evaluate run's one note says why
         typer.echo(f"no figures could be made for run {record['run_id']}", err=True)
 
 
@@ -251,8 +269,13 @@ def report(
         str, typer.Option(help="Published table to compare with (higgins2017, a CSV, or none).")
     ] = "higgins2017",
     per_run: Annotated[
-        int, typer.Option(min=0, help="Configurations that get per-run latent figures.")
-    ] = 3,
+        int | None,
+        typer.Option(
+            min=0,
+            help="At most this many configurations per dataset get per-run figures (default: "
+            "every one with a saved model; 0: none).",
+        ),
+    ] = None,
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
 ) -> None:

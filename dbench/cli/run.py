@@ -12,7 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
-from dbench.cli.options import DataDir, Precision, Progress, ResultsDir, metric_list
+from dbench.cli.options import (
+    DataDir,
+    Device,
+    Metrics,
+    Precision,
+    Progress,
+    ResultsDir,
+    Steps,
+    metric_list,
+    settings_option,
+)
 from dbench.errors import UserError
 
 
@@ -23,24 +33,21 @@ def run(
     ),
     beta: Annotated[float | None, typer.Option(help="Shorthand for --set beta=X.")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
-    metrics: Annotated[
-        str | None, typer.Option(help="Comma-separated metrics (default: all cheap ones).")
-    ] = None,
+    metrics: Metrics = None,
     settings: Annotated[
         list[str] | None,
-        typer.Option(
-            "--set",
-            help="key=value: a model kwarg; dataset.key=v, budget.steps=N, "
-            "budget.checkpoint_every=N, METRIC.key=v.",
+        settings_option(
+            "key=value: a model kwarg; dataset.key=v, budget.steps=N, "
+            "budget.checkpoint_every=N, METRIC.key=v."
         ),
     ] = None,
-    steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
+    steps: Steps = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size.")] = None,
     budget: Annotated[
         str | None,
         typer.Option(help="A named budget of the model, e.g. paper (300,000 steps, batch 64)."),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    device: Device = "auto",
     precision: Precision = "auto",
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = (
         False

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli.options import DataDir, Progress, ResultsDir, metric_list
+from dbench.cli.options import DataDir, Progress, ResultsDir, metric_list, settings_option
 from dbench.errors import UserError
 
 
@@ -20,7 +20,7 @@ def score(
     metrics: Annotated[str, typer.Option(help="Comma-separated metrics to score.")],
     settings: Annotated[
         list[str] | None,
-        typer.Option("--set", help="METRIC.key=value, e.g. dci.fast=true or mig.num_bins=30."),
+        settings_option("METRIC.key=value, e.g. dci.fast=true or mig.num_bins=30."),
     ] = None,
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,

@@ -13,15 +13,23 @@ from typing import Annotated
 
 import typer
 
-from dbench.cli.options import DataDir, Precision, ResultsDir
+from dbench.checks import is_safe_name
+from dbench.cli.options import (
+    DataDir,
+    Device,
+    Metrics,
+    Precision,
+    ResultsDir,
+    Steps,
+    settings_option,
+)
 from dbench.errors import UserError
 
 
 def _check_sweep_name(name: str) -> None:
     """A sweep name becomes a folder under the storage root: one safe path component."""
-    import re
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}", name) or ".." in name:
+    if not is_safe_name(name):
         raise UserError(
             f"sweep name {name!r}: letters, digits, '_', '.', '=', '-' only (no '/' or '..')"
         )
@@ -59,17 +67,12 @@ def sweep(
     seeds: Annotated[
         str | None, typer.Option(help="Seeds: 0-4, 0,3,7 or 0-2,10 (default: 0).")
     ] = None,
-    metrics: Annotated[
-        str | None, typer.Option(help="Comma-separated metrics (default: all cheap ones).")
-    ] = None,
+    metrics: Metrics = None,
     settings: Annotated[
         list[str] | None,
-        typer.Option(
-            "--set",
-            help="key=value for every trial; MODEL.key=v for one model of a preset.",
-        ),
+        settings_option("key=value for every trial; MODEL.key=v for one model of a preset."),
     ] = None,
-    steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
+    steps: Steps = None,
     grid_points: Annotated[
         int | None,
         typer.Option(
@@ -108,7 +111,7 @@ def sweep(
         str | None,
         typer.Option(help="Tune's storage: shared path or URI (default: RESULTS/sweeps)."),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    device: Device = "auto",
     precision: Precision = "auto",
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,

@@ -16,7 +16,6 @@ renderer's fingerprint.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,16 +49,10 @@ class Faces3D(RenderedGrid):
         """``render`` kwargs go to :class:`FaceParams` (angle ranges, grid sizes, seeds)."""
         check_choice("faces3d source", source, ("auto", "procedural", "file"))
         super().__init__(device=device, data_dir=data_dir)
-        self.path = Path(path) if path else self.data_dir / FILE_NAME
-        if source == "auto":
-            source = "file" if self.path.is_file() else "procedural"
+        source = self._pick_source(source, path, self.data_dir / FILE_NAME, render)
         self._rows = None
         self._volumes: dict[int, Any] = {}
         if source == "file":
-            if render:
-                raise UserError(
-                    f"faces3d: renderer settings {sorted(render)} need source=procedural"
-                )
             self._open_file()
         else:
             self._setup_renderer(render)

@@ -92,13 +92,11 @@ class MPI3D(RenderedGrid):
         sources = ("auto", "procedural", "file") if self.stand_in else ("auto", "file")
         check_choice(f"{self.name} source", source, sources)
         super().__init__(device=device, data_dir=data_dir)
-        self.path = Path(path) if path else self.data_dir / f"{self.name}.npz"
         self._images: Any = None  # uint8 (N, 64, 64, 3): a memmap or an array
         self._member: NpzMember | None = None  # a deflated member, inflated on first use
         self._sha256: str | None = None
-        if source == "auto":
-            source = "file" if self.path.is_file() or not self.stand_in else "procedural"
-        if source == "file":
+        default = self.data_dir / f"{self.name}.npz"
+        if self._pick_source(source, path, default, stand_in=self.stand_in) == "file":
             self._open()
         else:
             self._setup_renderer()

@@ -69,6 +69,31 @@ class RenderedGrid(GridSimulator):
             raise UserError(f"{self.name}: device {device!r} is not usable here: {exc}") from None
         self.data_dir = data_root(data_dir)
 
+    def _pick_source(
+        self,
+        source: str,
+        path: str | None,
+        default_path: Path,
+        render: dict[str, Any] | None = None,
+        *,
+        what: str = "renderer settings",
+        stand_in: bool = True,
+    ) -> str:
+        """The ``source`` setting (``auto``, ``procedural`` or ``file``, already checked) as
+        ``"file"`` or ``"procedural"``, with ``self.path`` set to ``path`` or ``default_path``.
+
+        ``auto`` reads the file when it exists and renders otherwise; without a ``stand_in``
+        renderer it always reads (a missing file is then the loader's one-line error).
+        Renderer settings (``render``, called ``what`` in the message) given with a file are a
+        one-line UserError: the file would silently ignore them.
+        """
+        self.path = Path(path) if path else default_path
+        if source == "auto":
+            source = "file" if self.path.is_file() or not stand_in else "procedural"
+        if source == "file" and render:
+            raise UserError(f"{self.name}: {what} {sorted(render)} need source=procedural")
+        return source
+
     # -- rendering ---------------------------------------------------------------------------
     def _render(self, v: np.ndarray) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -203,7 +228,7 @@ def read_grid_labels(
         raise UserError(f"{name}: {path} is not a readable HDF5 file ({exc})") from None
     with f:
         for key in ("images", "labels"):
-            if key not in f:
+            if not isinstance(f.get(key), h5py.Dataset):  # missing, a group, a dangling link
                 raise UserError(f"{name}: {path} has no '{key}' dataset (see datasets/README.md)")
         images, labels = f["images"], f["labels"]
         n = images.shape[0]
@@ -217,7 +242,14 @@ def read_grid_labels(
                 f"{name}: {path}: 'labels' must be (N={n}, {len(factor_names)}) "
                 f"({', '.join(factor_names)}), got {labels.shape}"
             )
-        lab = labels[...]
+        if labels.dtype.kind not in "biuf":
+            raise UserError(f"{name}: {path}: 'labels' must be real numbers; got {labels.dtype}")
+        try:
+            lab = labels[...]
+        except OSError as exc:  # a corrupt chunk
+            raise UserError(f"{name}: {path}: cannot read 'labels' ({exc})") from None
+    if not np.isfinite(lab).all():
+        raise UserError(f"{name}: {path}: 'labels' hold NaN or infinite values")
     values, classes = [], np.empty(lab.shape, dtype=np.int64)
     for k in range(lab.shape[1]):
         vals, classes[:, k] = np.unique(lab[:, k], return_inverse=True)
@@ -225,6 +257,9 @@ def read_grid_labels(
     sizes = tuple(len(vals) for vals in values)
     if n != int(np.prod(sizes)) or n == 0:
         raise UserError(f"{name}: {path}: {n} images do not fill the label grid {sizes}")
+    if 1 in sizes:  # no metric can score a factor that never changes (it would write NaN)
+        constant = factor_names[sizes.index(1)]
+        raise UserError(f"{name}: {path}: factor {constant!r} takes a single value")
     strides = np.concatenate([np.cumprod(np.asarray(sizes)[::-1])[::-1][1:], [1]])
     expected = (np.arange(n)[:, None] // strides) % np.asarray(sizes)
     if not np.array_equal(classes, expected):

@@ -52,12 +52,9 @@ class Shapes3D(RenderedGrid):
         """``scene`` kwargs go to :class:`SceneParams` (camera, light, supersampling)."""
         check_choice("shapes3d source", source, ("auto", "procedural", "file"))
         super().__init__(device=device, data_dir=data_dir)
-        self.path = Path(path) if path else self.data_dir / FILE_NAME
-        if source == "auto":
-            source = "file" if self.path.is_file() else "procedural"
+        default = self.data_dir / FILE_NAME
+        source = self._pick_source(source, path, default, scene, what="scene settings")
         if source == "file":
-            if scene:
-                raise UserError(f"shapes3d: scene settings {sorted(scene)} need source=procedural")
             from dbench.datasets.files import sha256_file
 
             self.factor_sizes, self.values = read_grid_labels(

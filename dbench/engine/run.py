@@ -157,7 +157,14 @@ def _train(
         keep = replaced / f"{run.run_id}.{int(time.time())}.json"
         replaced.mkdir(exist_ok=True)
         existing.replace(keep)
-    path = write_record(results_dir, record)
+    try:
+        path = write_record(results_dir, record)
+    except UserError as exc:  # a full disk: no record means no model state without one
+        (workdir / "model.state").unlink(missing_ok=True)
+        remove_empty(runs_dir(results_dir))
+        kept = " (its training checkpoint is kept: --resume)" if has_checkpoint(
+            results_dir, run.run_id) else ""  # fmt: skip
+        raise UserError(f"{exc}{kept}") from None
     return {**record, "path": str(path)}
 
 

@@ -119,7 +119,10 @@ def read_record(path: Path) -> RunRecord:
 def iter_records(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
     """All usable records under the results root, and one message per skipped file."""
     records, skipped = [], []
-    for path in sorted(runs_dir(Path(results_dir)).glob("*.json")):
+    folder = runs_dir(Path(results_dir))
+    if folder.is_symlink() and not folder.resolve().is_relative_to(Path(results_dir).resolve()):
+        return [], [f"refusing {folder}: a link to a folder outside the results root"]
+    for path in sorted(folder.glob("*.json")):
         try:
             records.append(read_record(path))
         except UserError as exc:

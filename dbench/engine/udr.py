@@ -155,6 +155,12 @@ def udr(
     peers = [r["run_id"] for r in records]
     for record in records:
         updated = {k: v for k, v in record.items() if k != "path"}
+        if "udr" in record["scores"]:  # an earlier UDR (other peers or settings) is kept
+            updated["history"] = [
+                *record.get("history", []),
+                {"metric": "udr", "scores": record["scores"]["udr"],
+                 "meta": record.get("metrics", {}).get("udr", {}), "why": "udr scored again"},
+            ]  # fmt: skip
         updated["scores"] = {**record["scores"], "udr": {"udr": scores[record["run_id"]]}}
         settings = {"num_samples": num_samples, "kl_threshold": kl_threshold, "seed": seed}
         if aggregate != "paper":  # Eq. 3 is what every record without the key computed

@@ -1,13 +1,14 @@
 """Samplers and estimators shared by the metrics.
 
 Every metric draws its observations here, through the run's
-:class:`~dbench.engine.representation.Representation` (``rep(v, rng)``), never by rendering or
+:class:`~dbench.representation.Representation` (``rep(v, rng)``), never by rendering or
 encoding itself: on a finite grid the Representation encodes each distinct observation at most
 once per run, so all metrics of a run share one pass over the data. Arrays follow the
 ``(n_samples, n_features)`` convention: factors ``(n, K)`` int, codes ``(n, D)`` float.
 
-Also here: the histogram discretisation and discrete mutual information that MIG, modularity
-and the unsupervised scores share (disentanglement_lib's estimators, re-implemented).
+Also here: the histogram discretisation and discrete mutual information (disentanglement_lib's
+estimators, re-implemented) that :mod:`dbench.metrics._information` combines for MIG, MIG-sup,
+DCIMIG, JEMMIG, modularity and the unsupervised scores.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dbench.contracts import SharesFactors, Simulator
-from dbench.engine.representation import Representation
+from dbench.representation import Representation
 
 # Observations per ``rep`` call: bounds the memory of wide representations (raw pixels).
 CHUNK = 8192

@@ -16,23 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
-from dbench.metrics._sampling import (
-    discrete_entropy,
-    discrete_mutual_info,
-    histogram_discretize,
-    sample_codes,
-)
-from dbench.metrics.spec import metric
+from dbench.metric_spec import metric
+from dbench.metrics._information import Binned, histogram_metric
 
 FAST = {"num_train": 3000}
 
 
-def mig_from_codes(z: np.ndarray, v: np.ndarray, num_bins: int = 20) -> float:
-    """MIG of codes ``z`` (n, D) against discrete factors ``v`` (n, K)."""
-    mi = discrete_mutual_info(histogram_discretize(z, num_bins), v)  # (D, K)
-    entropy = discrete_entropy(v)
+def mig_from_mi(mi: np.ndarray, entropy: np.ndarray) -> float:
+    """MIG of a (D, K) mutual-information matrix and the factors' entropies (K,)."""
     if mi.shape[0] < 2:
         # One code dimension: no runner-up, the gap is the whole information.
         top = np.vstack([mi, np.zeros_like(mi)])
@@ -43,14 +34,7 @@ def mig_from_codes(z: np.ndarray, v: np.ndarray, num_bins: int = 20) -> float:
 
 
 @metric(version="1", primary="mig", fast=FAST)
-def mig(
-    sim: Simulator,
-    rep: Representation,
-    rng: np.random.Generator,
-    *,
-    num_train: int = 10_000,
-    num_bins: int = 20,
-) -> dict[str, float]:
+@histogram_metric
+def mig(sample: Binned) -> dict[str, float]:
     """Mutual Information Gap (Chen et al. 2018, Eq. 6), histogram estimator, 20 bins."""
-    v, z = sample_codes(sim, rep, rng, num_train)
-    return {"mig": mig_from_codes(z, v, num_bins)}
+    return {"mig": mig_from_mi(sample.mi, sample.factor_entropy)}

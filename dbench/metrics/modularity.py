@@ -22,13 +22,10 @@ import warnings
 import numpy as np
 
 from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
-from dbench.metrics._sampling import (
-    discrete_mutual_info,
-    histogram_discretize,
-    sample_codes,
-)
-from dbench.metrics.spec import metric
+from dbench.metric_spec import metric
+from dbench.metrics._information import mi_matrix
+from dbench.metrics._sampling import sample_codes
+from dbench.representation import Representation
 
 FAST = {"num_train": 2000, "num_test": 1000}
 
@@ -103,7 +100,7 @@ def modularity(
     """Modularity and explicitness (Ridgeway & Mozer 2018, Sec. 3)."""
     v_train, z_train = sample_codes(sim, rep, rng, num_train)
     v_test, z_test = sample_codes(sim, rep, rng, num_test)
-    mi = discrete_mutual_info(histogram_discretize(z_train, num_bins), v_train)
+    mi = mi_matrix(z_train, v_train, num_bins)
     explicit_train, explicit_test = _explicitness(
         z_train, v_train, z_test, v_test, int(rng.integers(2**31 - 1))
     )

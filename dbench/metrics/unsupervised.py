@@ -24,14 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dbench.contracts import Simulator
-from dbench.engine.representation import Representation
-from dbench.metrics._sampling import (
-    discrete_mutual_info,
-    histogram_discretize,
-    sample_codes,
-)
-from dbench.metrics.spec import metric
+from dbench.metric_spec import metric
+from dbench.metrics._information import Binned, histogram_metric
 
 FAST = {"num_train": 2000}
 
@@ -60,13 +54,12 @@ def gaussian_scores(z: np.ndarray) -> tuple[float, float, float]:
     return max(tc, 0.0), wasserstein, wasserstein / float(np.trace(cov))
 
 
-def mutual_info_score(z: np.ndarray, num_bins: int = 20) -> float:
-    """Mean plug-in MI between distinct discretised code dimensions (0 for one dimension)."""
-    d = z.shape[1]
+def mutual_info_score(sample: Binned) -> float:
+    """Mean plug-in MI between distinct binned code dimensions (0 for one dimension)."""
+    d = sample.codes.shape[1]
     if d < 2:
         return 0.0
-    discrete = histogram_discretize(z, num_bins)
-    mi = discrete_mutual_info(discrete, discrete)
+    mi = sample.code_mi.copy()
     np.fill_diagonal(mi, 0.0)
     return float(mi.sum() / (d * d - d))
 
@@ -82,20 +75,13 @@ def mutual_info_score(z: np.ndarray, num_bins: int = 20) -> float:
     ),
     fast=FAST,
 )
-def unsupervised(
-    sim: Simulator,
-    rep: Representation,
-    rng: np.random.Generator,
-    *,
-    num_train: int = 10_000,
-    num_bins: int = 20,
-) -> dict[str, float]:
+@histogram_metric
+def unsupervised(sample: Binned) -> dict[str, float]:
     """Gaussian total correlation, Wasserstein correlation and mutual-information score."""
-    _, z = sample_codes(sim, rep, rng, num_train)
-    tc, wasserstein, wasserstein_norm = gaussian_scores(z)
+    tc, wasserstein, wasserstein_norm = gaussian_scores(sample.codes)
     return {
         "gaussian_total_correlation": tc,
         "gaussian_wasserstein_correlation": wasserstein,
         "gaussian_wasserstein_correlation_norm": wasserstein_norm,
-        "mutual_info_score": mutual_info_score(z, num_bins),
+        "mutual_info_score": mutual_info_score(sample),
     }

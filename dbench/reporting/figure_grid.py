@@ -15,11 +15,17 @@ the decoded grid (the source report's Figure 6, after Higgins et al. 2017, Fig. 
 
 Rows keep the order given; the title says what the run is (its label) and its id. A run whose
 representation is not 2-D, or whose model cannot decode, is a one-line error.
+
+``dbench show RUN`` on an ``evaluate`` record (no model state: an outside encoder or saved
+codes) draws the latent map from the codes the run scored, when they are 2-D
+(:func:`codes_figures`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -232,3 +238,74 @@ def _square(span: float) -> Any:
         edgecolor="0.4",
         label="_grid",
     )
+
+
+# -- an evaluate record's codes --------------------------------------------------------------
+def scored_elsewhere(record: dict[str, Any]) -> bool:
+    """Whether the run was scored by ``dbench evaluate`` and keeps no model state."""
+    state = (record.get("model") or {}).get("state_file")
+    return record.get("origin") == "evaluate" and not state
+
+
+def codes_file(record: dict[str, Any], results_dir: Any, codes: Any = None) -> Path | None:
+    """The codes the run scored: ``codes`` (refused with one line unless its sha256 prefix is
+    the fingerprint ``evaluate --representations`` recorded), else a ``.npz`` with that
+    fingerprint in the run's artifact folder (links are not followed), else None."""
+    from dbench.engine.store import artifacts_dir
+
+    run_id = record["run_id"]
+    fingerprint = str((record.get("model") or {}).get("fingerprint") or "")
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+    if codes is not None:
+        path = Path(codes)
+        if not path.is_file():
+            raise UserError(f"no codes file {path}")
+        if digest(path) != fingerprint:
+            raise UserError(
+                f"{path} is not the codes run {run_id} scored (sha256 {digest(path)}, the record "
+                f"says {fingerprint!r}; runs of --encoder keep no codes)"
+            )
+        return path
+    folder = artifacts_dir(Path(results_dir), run_id)
+    found = sorted(folder.glob("*.npz")) if folder.is_dir() and not folder.is_symlink() else []
+    return next((p for p in found if not p.is_symlink() and digest(p) == fingerprint), None)
+
+
+def codes_figures(
+    record: dict[str, Any],
+    results_dir: Any,
+    data_dir: str | None = None,
+    codes: Any = None,
+    *,
+    seed: int = 0,
+) -> tuple[dict[str, Figure], list[str]]:
+    """The latent map of an ``evaluate`` record drawn from its codes (:func:`codes_file`) when
+    they are 2-D, on the dataset the run recorded; else one message saying why not."""
+    from types import SimpleNamespace
+
+    from dbench.contracts import Observations
+    from dbench.engine.codes import load_codes
+    from dbench.engine.store import artifacts_dir
+    from dbench.reporting.labels import run_title
+    from dbench.reporting.plots import latent_space_2d, load_data
+
+    run_id = record["run_id"]
+    path = codes_file(record, results_dir, codes)
+    if path is None:
+        folder = artifacts_dir(Path(results_dir), run_id)
+        return {}, [
+            f"latent map skipped: run {run_id} was scored by dbench evaluate and keeps no model "
+            f"state, and the codes it scored are not in {folder}: give them with --codes FILE.npz "
+            "(a run of --encoder keeps no codes)"
+        ]
+    encode, sim, _ = load_codes(path, load_data(record, data_dir))
+    v = sim.sample_factors(2, np.random.default_rng(seed))
+    dim = np.asarray(encode(Observations(v, None, _render=lambda: sim.sim(v)))).shape[1]
+    if dim != 2:
+        return {}, [f"latent map skipped: the codes in {path} have {dim} dimensions, not 2"]
+    model = SimpleNamespace(encode=encode)
+    figure = latent_space_2d(model, sim, seed=seed, title=run_title(record))
+    return {"latent_space": figure}, [f"codes: {path}"]

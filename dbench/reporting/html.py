@@ -72,15 +72,15 @@ def build_report(
     dataset: str | None = None,
     metric: str | None = None,
     compare: str | None = "higgins2017",
-    per_run: int = 3,
+    per_run: int | None = None,
     data_dir: str | None = None,
 ) -> str:
     """The report as HTML text (also written to ``out`` when given).
 
-    ``per_run`` limits how many configurations of each dataset get per-run figures (the run
-    with the median headline score of each of the top configurations).
+    Per-run figures are drawn for the best run of every configuration that has a model state
+    (``per_run``: at most that many configurations per dataset; 0: none), and each
+    configuration left without them is named with the reason, one line each.
     """
-    from dbench import __version__
     from dbench.reporting.aggregate import (
         aggregate,
         filtered_runs,
@@ -89,6 +89,7 @@ def build_report(
         warn_skipped,
     )
     from dbench.reporting.tables import dataset_html, dataset_tables
+    from dbench.version import __version__
 
     records, skipped = load_records(results_dir)
     warn_skipped(skipped)
@@ -127,8 +128,8 @@ def build_report(
         if rank_by:
             data = runs[runs["_table"] == table.key]
             parts.append(_summary_section(data, rank_by, lower))
-            parts.append(_per_run_section(rows, data, rank_by, records, results_dir, data_dir,
-                                          per_run))  # fmt: skip
+            parts.append(_per_run_section(rows, data, rank_by, lower, records, results_dir,
+                                          data_dir, per_run))  # fmt: skip
         parts.append("</section>")
     if comparison is not None and not placed:
         note = comparison.attrs.get("note") or "no run matches the published table"
@@ -229,8 +230,9 @@ def _summary_section(runs: Any, score: str, lower: bool) -> str:
     label = score_label(score)
     captions = {
         "seeds": f"{label}: distribution over seeds per configuration",
-        "beta": f"{label} against β (mean ± std over seeds, runs as dots)",
-        "sweep": f"{label} against the swept hyperparameter (mean ± std over seeds)",
+        "beta": f"{label} against β",
+        "sweep": f"{label} against the swept hyperparameter",
+        "steps": f"{label} against training steps (a budget study)",
         "tradeoff": f"reconstruction loss vs {label}, one point per run",
     }
     shown = [
@@ -244,39 +246,60 @@ def _per_run_section(
     board: Any,
     runs: Any,
     score: str,
+    lower: bool,
     records: list[dict],
     results_dir: Any,
     data_dir: str | None,
-    limit: int,
+    limit: int | None,
 ) -> str:
-    """For each of the ``limit`` best configurations, every figure its median run can make
-    (traversals when the model decodes, a latent map when its representation is 2-D), or a
-    note saying why there is none."""
+    """For every configuration in the table's order, every figure its best run can make
+    (traversals when the model decodes, a latent map when its representation is 2-D); one
+    line for each configuration left without figures, saying why (no model state, data that
+    cannot be loaded as the run recorded it, the ``limit``)."""
+    from dbench.reporting.figure_grid import scored_elsewhere
+    from dbench.reporting.labels import budget_text, score_label
     from dbench.reporting.plots import run_figures
 
+    if limit == 0:
+        return ""
     by_id = {r["run_id"]: r for r in records}
-    parts, notes = [], []
-    for _, row in board.head(limit).iterrows():
-        # The median run, not the best: a figure should show what a seed typically gives.
-        group = runs[runs["run_id"].isin(row["run_ids"].split(","))].dropna(subset=[score])
-        if group.empty:
+    budgets = board["_budget"].nunique() > 1
+    parts, notes, drawn = [], [], 0
+    for _, row in board.iterrows():
+        spent = budget_text(row["_budget"]) if budgets else "default"
+        name = row["label"] + ("" if spent in ("default", "unknown") else f" [{spent}]")
+        group = runs[runs["run_id"].isin(row["run_ids"].split(","))]
+        # the best run by the ranking score (the first, when no run of it has that score)
+        ranked = group.sort_values(score, ascending=lower, kind="stable", na_position="last")
+        run_id = ranked["run_id"].iloc[0]
+        record = by_id[run_id]
+        if scored_elsewhere(record):
+            notes.append(f"{name} ({run_id}): skipped: scored by dbench evaluate, no model "
+                         "state (dbench show RUN --codes FILE draws a 2-D latent map)")  # fmt: skip
             continue
-        ranked = group.sort_values(score)
-        run_id = ranked["run_id"].iloc[(len(ranked) - 1) // 2]
+        if not (record.get("model") or {}).get("state_file"):
+            notes.append(f"{name} ({run_id}): skipped: the record names no model state file")
+            continue
+        if limit is not None and drawn >= limit:
+            notes.append(f"{name} ({run_id}): skipped: --per-run {limit} configurations drawn")
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                figures, skipped = run_figures(by_id[run_id], results_dir, data_dir)
+                figures, skipped = run_figures(record, results_dir, data_dir)
         except UserError as exc:
-            notes.append(f"{row['label']} ({run_id}): {exc}")
+            notes.append(f"{name} ({run_id}): skipped: {exc}")
             continue
         if not figures:
-            notes.append(f"{row['label']} ({run_id}): no figure: " + "; ".join(skipped))
+            notes.append(f"{name} ({run_id}): no figure: " + "; ".join(skipped))
             continue
-        parts.append(f"<h4>{html.escape(row['label'])} — run {html.escape(run_id)}</h4>")
-        parts += [_figure_html(fig, f"{name}: {run_id}") for name, fig in figures.items()]
+        drawn += 1
+        parts.append(f"<h4>{html.escape(name)} — run {html.escape(run_id)}</h4>")
+        parts += [_figure_html(fig, f"{kind}: {run_id}") for kind, fig in figures.items()]
         parts.append(_notes([m for m in skipped if "KL bar chart" not in m]))
     if not parts and not notes:
         return ""
-    head = "<h3>Per-run figures</h3><p class='note'>For each top configuration, its median run."
+    head = (f"<h3>Per-run figures</h3><p class='note'>For every configuration with a saved "
+            f"model, its best run by {html.escape(score_label(score))}; any configuration left "
+            "out is named below with the reason.")  # fmt: skip
     return head + "</p>" + "".join(parts) + _notes(notes)

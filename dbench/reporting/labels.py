@@ -104,3 +104,43 @@ def data_text(identity: dict[str, Any], defaults: dict[str, Any]) -> str:
     if changed:
         parts.append(", ".join(f"{k}={short(v)}" for k, v in sorted(changed.items())))
     return ", ".join(parts)
+
+
+def run_title(record: dict[str, Any]) -> str:
+    """What one run is, for the titles of its figures: ``dsprites: betavae beta=16 |
+    batch=64 steps=50 | seed 0``. The model's hyperparameters that differ from its registered
+    defaults (every one it recorded when the model is not registered), the budget it trained
+    under (left out for models that do not train) and its seed; an ``evaluate`` record names
+    its label and says so."""
+    from dbench.reporting.identity import budget_of, model_defaults, model_params
+
+    config = record.get("config") or {}
+    model = str(config.get("model", "?"))
+    try:
+        params, budget = model_params(record), budget_of(record)
+    except Exception:  # noqa: BLE001 - a partial record still gets a title
+        params, budget = dict(config.get("model_kwargs") or {}), record.get("budget") or {}
+    defaults = model_defaults(model) or {}
+    changed = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
+    parts = [config_label(model, changed)]
+    if record.get("origin") == "evaluate":
+        parts[0] += " (dbench evaluate)"
+    spent = budget_text(budget)
+    if spent not in ("default", "unknown"):
+        parts.append(spent)
+    parts.append(f"seed {config.get('seed', '?')}")
+    return f"{config.get('dataset', '?')}: " + " | ".join(parts)
+
+
+def figure_title(
+    run: str | None, kind: str, dataset: str = "", fig: Any = None, size: float = 9
+) -> str:
+    """A figure's title: the run's description, wrapped to fit ``fig``'s width at ``size``
+    points, above what the figure shows; ``dataset: kind`` (or ``kind``) when no run is named."""
+    import textwrap
+
+    if not run:
+        return f"{dataset}: {kind}" if dataset else kind
+    inches = fig.get_figwidth() if fig is not None else 8.0
+    width = max(24, int(0.85 * inches * 72 / (0.6 * size)))  # characters about 0.6 em wide
+    return "\n".join([*textwrap.wrap(run, width, break_on_hyphens=False), kind])

@@ -60,9 +60,14 @@ def _images(sim: Any, v: np.ndarray, w: Any) -> np.ndarray:
     return x.transpose(0, 2, 3, 1)  # (n, H, W, C) for imshow
 
 
+#: point sizes of the preview's title, row labels and value labels (saved at 80 dpi)
+TITLE_SIZE, ROW_SIZE, VALUE_SIZE = 14, 11, 10
+
+
 def show(sim: Any, out: Path, seed: int = 0, samples: int = 16, cols: int = 10) -> Path:
     """PNG: ``samples`` random images, then one row per factor traversal (the nuisance, if
-    any, held fixed along a row so only the factor moves)."""
+    any, held fixed along a row so only the factor moves), each image of a traversal labelled
+    with the factor's value (its index on the grid) below it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,18 +75,20 @@ def show(sim: Any, out: Path, seed: int = 0, samples: int = 16, cols: int = 10) 
 
     rng = np.random.default_rng(seed)
     cols = max(cols, 2)
-    rows: list[tuple[str, np.ndarray]] = []
+    rows: list[tuple[str, np.ndarray, list[str]]] = []
     v = sim.sample_factors(samples, rng)
     x = _images(sim, v, sim.sample_nuisance(samples, rng))
     for start in range(0, samples, cols):
-        rows.append(("samples" if start == 0 else "", x[start : start + cols]))
+        rows.append(("samples" if start == 0 else "", x[start : start + cols], []))
     for k, fname in enumerate(sim.factor_names):
         vk = _traversal(sim, k, cols, rng)
         w1 = sim.sample_nuisance(1, rng)
         wk = None if w1 is None else np.repeat(w1, len(vk), axis=0)
-        rows.append((f"{fname} ({sim.factor_sizes[k]})", _images(sim, vk, wk)))
-    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 1.0, len(rows) * 1.05), squeeze=False)
-    for r, (label, imgs) in enumerate(rows):
+        values = [str(i) for i in vk[:, k]]
+        rows.append((f"{fname}\n(0..{sim.factor_sizes[k] - 1})", _images(sim, vk, wk), values))
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 1.2, 1.0 + len(rows) * 1.35),
+                             squeeze=False)  # fmt: skip
+    for r, (label, imgs, values) in enumerate(rows):
         for c in range(cols):
             ax = axes[r, c]
             ax.set_xticks([])
@@ -94,8 +101,14 @@ def show(sim: Any, out: Path, seed: int = 0, samples: int = 16, cols: int = 10) 
                     ax.imshow(img[:, :, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
                 else:
                     ax.imshow(img, interpolation="nearest")
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"{sim.name}: {sim.describe().get('source')}", fontsize=9)
+            if c < len(values):
+                ax.set_xlabel(values[c], fontsize=VALUE_SIZE, labelpad=2)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=ROW_SIZE)
+    fig.suptitle(
+        f"{sim.name} ({sim.describe().get('source')}): random samples, then each factor swept "
+        "alone",
+        fontsize=TITLE_SIZE,
+    )
     fig.tight_layout()
     out = Path(out)
     from dbench.reporting.plots import save

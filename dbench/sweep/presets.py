@@ -23,6 +23,7 @@ into a :class:`~dbench.sweep.plan.SweepRequest`.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,10 @@ def find_preset(name: str) -> Path:
 
 def load_preset(name: str) -> dict[str, Any]:
     """The preset's TOML, its keys checked; ``path`` added."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise UserError("presets need Python 3.11 or newer (tomllib)") from None
+    else:  # Python 3.10: the same parser from PyPI (declared for 3.10 in pyproject.toml)
+        import tomli as tomllib
     path = find_preset(name)
     try:
         data = tomllib.loads(path.read_text())
