@@ -16,6 +16,12 @@ from typing import Any
 _QUIET: ContextVar[bool] = ContextVar("dbench_quiet", default=False)
 
 
+def interactive() -> bool:
+    """True in a terminal or a Jupyter/IPython kernel: where a Python API call shows progress
+    unless asked not to (``progress=False``)."""
+    return bool(getattr(sys.stderr, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+
+
 @contextmanager
 def quiet(enabled: bool = True) -> Iterator[None]:
     """No progress bars inside the block when ``enabled``."""

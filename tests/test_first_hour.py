@@ -135,3 +135,27 @@ def test_a_full_disk_at_record_time_leaves_no_empty_runs_folder_nor_orphan_state
     assert not (results / "runs").exists()
     assert not list(results.glob("artifacts/*/model.state"))
     assert list(results.glob("artifacts/*/checkpoint.pt"))
+
+
+def test_the_python_evaluate_shows_progress_in_a_terminal_by_default(monkeypatch, tmp_path):
+    import dbench
+    from dbench import progress
+
+    seen = []
+    real = progress.quiet
+
+    def spy(enabled=True):
+        seen.append(enabled)
+        return real(enabled)
+
+    monkeypatch.setattr("dbench.engine.evaluate.quiet", spy)
+    args = dict(dataset="blobs", metrics=["mig"], settings={"dataset.grid": 8},
+                results_dir=tmp_path / "r")  # fmt: skip
+    encoder = lambda x: x.flatten(1)[:, :3]  # noqa: E731
+    monkeypatch.setattr(progress, "interactive", lambda: True)
+    monkeypatch.setattr("dbench.engine.evaluate.interactive", lambda: True)
+    dbench.evaluate(encoder, name="a", **args)
+    dbench.evaluate(encoder, name="b", progress=False, **args)
+    monkeypatch.setattr("dbench.engine.evaluate.interactive", lambda: False)
+    dbench.evaluate(encoder, name="c", **args)
+    assert seen == [False, True, True]  # quiet(False): bars on in a terminal; off when asked

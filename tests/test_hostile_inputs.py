@@ -462,3 +462,30 @@ def test_score_checks_the_results_folder_is_writable_before_scoring(run, capsys,
     code, _, err = cli(capsys, "score", record["run_id"], "--metrics=mig",
                        "--results-dir", str(results))  # fmt: skip
     one_line_error(code, err, "not writable")
+
+
+@pytest.mark.parametrize("how", ["external link", "external storage"])
+def test_hdf5_data_read_from_another_file_is_refused(tmp_path, capsys, how):
+    """The checksum names one file; an HDF5 link or external storage would read another."""
+    import h5py
+
+    other = tmp_path / "other.h5"
+    images = np.zeros((64, 1, 8, 8), dtype=np.float32)
+    factors = np.stack([np.arange(64) % 8, np.arange(64) // 8], axis=1)
+    with h5py.File(other, "w") as f:
+        f["images"] = images
+    raw = tmp_path / "raw.bin"
+    images.tofile(raw)
+    data = tmp_path / "data.h5"
+    with h5py.File(data, "w") as f:
+        f["factors"] = factors
+        if how == "external link":
+            f["images"] = h5py.ExternalLink(str(other), "/images")
+        else:
+            f.create_dataset("images", shape=images.shape, dtype=images.dtype,
+                             external=[(str(raw), 0, images.nbytes)])  # fmt: skip
+    code, _, err = cli(capsys, "run", "--model=pca", "--dataset=arrays",
+                       f"--set=dataset.path={data}", "--metrics=mig", "--no-progress",
+                       "--results-dir", str(tmp_path / "r"))  # fmt: skip
+    one_line_error(code, err, "other file")
+    assert not (tmp_path / "r").exists()

@@ -96,6 +96,12 @@ def test_dbench_udr_writes_a_score_into_each_seed_and_the_leaderboard_shows_it(t
     assert code == 0, err
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert all(0.0 <= r["scores"]["udr"]["udr"] <= 1.0 for r in records)
+    # what was compared is printed: seeds, and each run's active latents (as recorded)
+    assert "UDR over 3 seeds" in out and out.count("compared with 2 other seeds") == 3
+    for r in records:
+        active = r["metrics"]["udr"]["active_latents"]
+        assert 0 <= active <= 3 and f"{r['run_id']}  udr=" in out
+        assert f"active latents={active}" in out
     assert all(len(r["metrics"]["udr"]["peers"]) == 3 for r in records)
     # Eq. 3 is the default and goes unnamed, as in records written before the setting existed.
     assert all("aggregate" not in r["metrics"]["udr"]["settings"] for r in records)

@@ -43,7 +43,14 @@ import numpy as np
 
 from dbench.checks import check_choice, check_positive_int
 from dbench.datasets.arrays_match import RowMatcher
-from dbench.datasets.files import MissingData, npz_keys, npz_memmap, sha256_array, sha256_file
+from dbench.datasets.files import (
+    MissingData,
+    h5_dataset,
+    npz_keys,
+    npz_memmap,
+    sha256_array,
+    sha256_file,
+)
 from dbench.errors import UserError
 from dbench.paths import data_root
 
@@ -359,7 +366,7 @@ def read_arrays(path: Path) -> tuple[Any, np.ndarray, Any]:
         try:
             with h5py.File(path, "r") as f:
                 for key in ("images", "factors"):
-                    if not isinstance(f.get(key), h5py.Dataset):
+                    if h5_dataset(f, key, f"arrays: {path}") is None:
                         raise UserError(f"arrays: {path} has no '{key}' dataset")
                 names = f["factor_names"][...] if "factor_names" in f else None
                 if names is not None:

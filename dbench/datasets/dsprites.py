@@ -35,6 +35,7 @@ from dbench.datasets.dsprites_render import RENDERER_VERSION, SpriteParams, grid
 from dbench.datasets.files import (
     BitDecoder,
     NpzMember,
+    h5_dataset,
     iter_h5_rows,
     npz_keys,
     pack_rows,
@@ -332,7 +333,7 @@ class DSprites(GridSimulator):
         try:
             with h5py.File(path, "r") as fh:
                 for key in ("imgs", "latents/classes", "latents/values"):
-                    if not isinstance(fh.get(key), h5py.Dataset):
+                    if h5_dataset(fh, key, path) is None:
                         raise UserError(f"{path}: no dataset {key!r} in this HDF5 file")
                 imgs = fh["imgs"]
                 self._check_shapes(

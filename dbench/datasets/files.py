@@ -199,6 +199,31 @@ def npz_keys(path: str | os.PathLike) -> list[str]:
 # -- HDF5 --------------------------------------------------------------------------------------
 
 
+def h5_dataset(f: Any, key: str, where: Any) -> Any:
+    """``f[key]`` when it is a dataset whose bytes live in this very file, else None (missing,
+    a group). An external link, external raw storage or a virtual dataset would be read from
+    another file, outside the checksum that names the data: one line, refused."""
+    import h5py
+
+    parts = key.split("/")
+    for i in range(1, len(parts) + 1):  # every step of the path, not only the last
+        link = f.get("/".join(parts[:i]), getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise UserError(
+                f"{where}: '{key}' links to another file ({link.filename}); dbench reads only "
+                "data inside the file whose checksum names it"
+            )
+    obj = f.get(key)
+    if not isinstance(obj, h5py.Dataset):
+        return None
+    if obj.external or obj.is_virtual:
+        raise UserError(
+            f"{where}: '{key}' stores its data in other files (external or virtual dataset); "
+            "dbench reads only data inside the file whose checksum names it"
+        )
+    return obj
+
+
 def iter_h5_rows(dataset: Any, rows_per_chunk: int) -> Iterator[np.ndarray]:
     """Consecutive row slices of an h5py dataset: contiguous reads only (NOTES.md: fancy
     indexing a chunked 737,280-row dataset costs ~76 ms per batch, a slice ~1 ms)."""

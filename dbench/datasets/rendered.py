@@ -21,6 +21,7 @@ import numpy as np
 
 from dbench.datasets.base import CompactTable, GridSimulator
 from dbench.datasets.cache import VerifiedCache
+from dbench.datasets.files import h5_dataset
 from dbench.errors import UserError
 from dbench.paths import data_root
 
@@ -228,7 +229,7 @@ def read_grid_labels(
         raise UserError(f"{name}: {path} is not a readable HDF5 file ({exc})") from None
     with f:
         for key in ("images", "labels"):
-            if not isinstance(f.get(key), h5py.Dataset):  # missing, a group, a dangling link
+            if h5_dataset(f, key, f"{name}: {path}") is None:  # missing, a group, a dangling link
                 raise UserError(f"{name}: {path} has no '{key}' dataset (see datasets/README.md)")
         images, labels = f["images"], f["labels"]
         n = images.shape[0]

@@ -44,7 +44,7 @@ from dbench.engine.user_code import import_encoder as import_encoder  # the CLI 
 from dbench.engine.user_code import user_code
 from dbench.errors import UserError
 from dbench.paths import results_root
-from dbench.progress import quiet
+from dbench.progress import interactive, quiet
 from dbench.registry import DATASETS, METRICS
 
 
@@ -61,13 +61,19 @@ def evaluate(
     device: str = "auto",
     batch_size: int = 256,
     overwrite: bool = False,
-    show_progress: bool = False,
+    progress: bool | None = None,
+    show_progress: bool | None = None,
 ) -> RunRecord:
     """Score ``encoder`` on ``dataset`` and write its run record; returns the record.
 
     ``settings`` takes the keys of ``--set`` (``dataset.key`` and ``METRIC.key``), as a dict
     such as ``{"higgins.num_train": 1000}`` or a list of ``"key=value"`` strings.
+    ``progress``: bars on stderr (encoding the dataset, each metric); by default on in a
+    terminal or a notebook, off elsewhere (``show_progress`` is its older spelling).
     """
+    if progress is None:
+        progress = show_progress if show_progress is not None else interactive()
+    show_progress = bool(progress)
     device = resolve_device(device)
     encode, fingerprint = as_encode(encoder, device, batch_size)
     label = name or _default_name(encoder)

@@ -173,6 +173,7 @@ def udr(
                 "lower_is_better": [],
                 "settings": {**settings, "peers": len(peers)},
                 "peers": peers,
+                "active_latents": int(active[peers.index(record["run_id"])].sum()),
                 "origin": "dbench (built-in)",
             },
         }
