@@ -31,11 +31,10 @@ from pydantic import (
     model_validator,
 )
 
-from dbench.checks import SAFE_NAME, SEED_MAX, is_safe_name
+from dbench.checks import SEED_MAX, is_safe_name
 from dbench.engine.identity import RunIdentity
 
 SCHEMA_VERSION = 2
-RUN_ID = SAFE_NAME  # run ids are file names
 
 Score = StrictFloat | StrictInt | None  # strict: a boolean or a string is not a score
 Seed = Annotated[StrictInt, Field(ge=0, le=SEED_MAX)]

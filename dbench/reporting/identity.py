@@ -20,7 +20,6 @@ import json
 from typing import Any
 
 from dbench.engine.identity import (  # noqa: F401 - the reporting layer's names for them
-    NOT_DATA,
     RunIdentity,
     canon,
     dataset_defaults,
@@ -47,16 +46,6 @@ def model_params(record: RunRecord) -> dict[str, Any]:
     return identity_of_record(record).params
 
 
-def data_kwargs(record: RunRecord) -> dict[str, Any]:
-    """The dataset's resolved kwargs (defaults filled in) that decide which images it makes."""
-    return identity_of_record(record).data_kwargs
-
-
-def data_identity(record: RunRecord) -> dict[str, Any]:
-    ident = identity_of_record(record)
-    return {"source": ident.source, "checksum": ident.checksum, "kwargs": ident.data_kwargs}
-
-
 def budget_of(record: RunRecord, ident: RunIdentity | None = None) -> dict[str, Any]:
     """``{steps, batch_size}`` as resolved for the run, plus ``precision`` when it trained in
     less than float32 (how budgets are shown); ``{}`` for records from before budgets."""
@@ -68,9 +57,6 @@ def budget_of(record: RunRecord, ident: RunIdentity | None = None) -> dict[str, 
 
 
 # -- the metric protocol ---------------------------------------------------------------------
-_resolved_settings = metric_settings
-
-
 def protocol(record: RunRecord) -> dict[str, Any]:
     """``{metric: {version, settings}}`` for every metric the run scored (settings resolved)."""
     return {name: recorded_protocol(record, name) for name in sorted(record["scores"])}
@@ -86,7 +72,7 @@ def protocol_text(protocol_json: str, only_changed: bool = True) -> str:
     for name, info in sorted(proto.items()):
         settings = _mapping(info.get("settings"))
         if only_changed:
-            defaults = _resolved_settings(name.partition("#")[0], {})  # higgins#2: higgins
+            defaults = metric_settings(name.partition("#")[0], {})  # higgins#2: higgins
             settings = {k: v for k, v in settings.items() if defaults.get(k, object()) != v}
         shown = ", ".join(f"{k}={_plain(v)}" for k, v in sorted(settings.items()))
         version = info.get("version")
