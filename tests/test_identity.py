@@ -412,3 +412,15 @@ def test_a_runs_folder_linked_outside_the_results_root_is_refused(tmp_path):
     (root / "runs").symlink_to(outside / "runs")
     records, skipped = iter_records(root)
     assert records == [] and "outside the results root" in skipped[0]
+
+
+def test_the_cli_says_a_duplicate_run_in_one_line(tmp_path, capsys):
+    results = tmp_path / "r"
+    first = run_one(pca_config(results))
+    copy = json.loads(Path(first["path"]).read_text())
+    copy["run_id"] = "blobs-pca-copy-s0"
+    (results / "runs" / "blobs-pca-copy-s0.json").write_text(json.dumps(copy))
+    code, out, err = cli(capsys, "leaderboard", "--results-dir", str(results))
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: records ") and "same run" in lines[0]

@@ -86,10 +86,10 @@ def leaderboard(
     if long and fmt not in ("csv", "json"):
         raise UserError("--long applies to --format csv or json")
     root = results_root(results_dir)
-    with _warnings_to_stderr():
+    with _warnings_to_stderr():  # skipped records, and two records of one run
         records, skipped = load_records(root)
         warn_skipped(skipped)
-    runs, meta = filtered_runs(records, dataset, model, metric)
+        runs, meta = filtered_runs(records, dataset, model, metric)
     if runs.empty:
         typer.echo(f"no runs recorded under {root / 'runs'} match these filters", err=True)
         return

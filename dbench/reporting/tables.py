@@ -109,7 +109,10 @@ def _one_table(rows, scores, meta, all_scores, rank_by, lower) -> Shown:
         notes.append(f"budget: {budget_text(rows['_budget'].iloc[0])}")
     notes.append(precision_note(rows))
     # One protocol per score column (aggregate.split_protocols): said once, under the table.
-    shown_protocols = {m: p for m, p in json.loads(rows["_protocol"].iloc[0]).items() if m in meta}
+    scored_here = {c.partition(".")[0] for c in scores if rows[f"{c}.mean"].notna().any()}
+    shown_protocols = {
+        m: p for m, p in json.loads(rows["_protocol"].iloc[0]).items() if m in scored_here
+    }  # the metrics this table shows, not every metric of the board
     text = protocol_text(json.dumps(shown_protocols))
     notes.append(f"metrics: {text}" if text else "")
     out["n"] = rows["n"].astype(str)
