@@ -35,7 +35,6 @@ use is refused in one line: a factor with a single value, or a value shared by f
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,8 @@ from dbench.checks import check_choice, check_positive_int
 from dbench.datasets.arrays_match import RowMatcher
 from dbench.datasets.files import (
     MissingData,
+    NpzMember,
+    check_fits_in_memory,
     h5_dataset,
     npz_keys,
     npz_memmap,
@@ -352,14 +353,13 @@ def read_arrays(path: Path) -> tuple[Any, np.ndarray, Any]:
         missing = {"images", "factors"} - keys
         if missing:
             raise UserError(f"arrays: {path} has no {' or '.join(sorted(missing))} array")
+        # every member through its header first: sizes are checked before anything inflates,
+        # object arrays are refused, and each member's CRC-32 is verified
         images = npz_memmap(path, "images")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                images = f["images"] if images is None else images
-                names = f["factor_names"] if "factor_names" in keys else None
-                return images, f["factors"], names
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # an object array,
-            raise UserError(f"arrays: {path}: {exc}") from None  # a member failing its CRC
+        if images is None:  # deflated: it has to be inflated into memory
+            images = NpzMember(path, "images").read()
+        names = NpzMember(path, "factor_names").read() if "factor_names" in keys else None
+        return images, NpzMember(path, "factors").read(), names
     if path.suffix in (".h5", ".hdf5"):
         import h5py
 
@@ -371,6 +371,7 @@ def read_arrays(path: Path) -> tuple[Any, np.ndarray, Any]:
                 names = f["factor_names"][...] if "factor_names" in f else None
                 if names is not None:
                     names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+                check_fits_in_memory(f["images"].nbytes, f"arrays: {path}: 'images'")
                 return f["images"][...], f["factors"][...], names
         except OSError as exc:
             raise UserError(f"arrays: {path} is not a readable HDF5 file ({exc})") from None

@@ -101,8 +101,11 @@ class Faces3D(RenderedGrid):
             import h5py
             import torch
 
-            with h5py.File(self.path, "r") as f:
-                rows = f["images"][...].reshape(self.num_observations, -1)
+            try:
+                with h5py.File(self.path, "r") as f:
+                    rows = f["images"][...].reshape(self.num_observations, -1)
+            except OSError as exc:  # a damaged chunk is found only when it is read
+                raise UserError(f"{self.name}: {self.path}: cannot read 'images' ({exc})") from None
             self._rows = torch.from_numpy(rows).to(self.device)
         return self._rows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,6 +144,11 @@ class NpzMember:
         if self.dtype.hasobject:
             raise UserError(f"{self.path}: array {key!r} holds Python objects; refusing it")
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes the array declares (its header), known before anything is inflated."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
     def iter_rows(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
         """Yield consecutive (m, *shape[1:]) chunks; a truncated member is a UserError."""
         row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
@@ -157,19 +163,26 @@ class NpzMember:
             raise UserError(f"{self.path}: member {self.key!r} is corrupt ({exc})") from None
 
     def read(self) -> np.ndarray:
-        """The whole array (for small members such as factor labels)."""
+        """The whole array (for small members such as factor labels); refused before inflating
+        when its header declares more than :func:`check_fits_in_memory` allows (a zip bomb)."""
+        check_fits_in_memory(self.nbytes, f"{self.path}: array {self.key!r}")
         parts = list(self.iter_rows(max(self.shape[0], 1)))
         return parts[0] if parts else np.empty(self.shape, self.dtype)
 
 
 def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype, int]:
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif version in ((2, 0), (3, 0)):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
-        raise ValueError(f"unsupported .npy version {version}")
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        raise
+    except Exception as exc:  # a damaged header fails inside numpy's literal parser (TokenError,
+        raise ValueError(f"damaged .npy header ({type(exc).__name__})") from None  # SyntaxError)
     if fortran and len(shape) > 1:
         raise ValueError("Fortran-ordered arrays are not supported")
     return tuple(shape), np.dtype(dtype), fh.tell()
@@ -185,6 +198,44 @@ def _read_exact(fh: Any, n: int) -> bytearray:
         view[got : got + len(block)] = block
         got += len(block)
     return buf
+
+
+def check_fits_in_memory(nbytes: int, what: str) -> None:
+    """Refuse to allocate an array larger than half of this machine's memory: a declared size
+    (an .npy header in a few compressed bytes) is checked before allocation, not after the
+    kernel has killed the process."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no limit known
+        return
+    if nbytes > total // 2:
+        raise UserError(
+            f"{what} declares {nbytes / 1e9:.1f} GB; dbench loads at most half of this machine's "
+            f"{total / 1e9:.1f} GB of memory at once"
+        )
+
+
+_CRC_OK: set[tuple[str, int, int, str]] = set()
+
+
+def _check_stored_crc(path: Path, info: zipfile.ZipInfo, start: int) -> None:
+    """CRC-32 of an uncompressed zip member read in place: ``np.memmap`` bypasses zipfile, which
+    is where the check would otherwise happen. Done once per process for an unchanged file."""
+    st = path.stat()
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, info.filename)
+    if key in _CRC_OK:
+        return
+    crc, left = 0, info.file_size
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while left > 0:
+            block = fh.read(min(left, 16 * _READ_BYTES))
+            if not block:
+                raise ValueError("the file ends inside the member")
+            crc, left = zlib.crc32(block, crc), left - len(block)
+    if crc != info.CRC:
+        raise ValueError(f"member {info.filename!r} fails its CRC-32 check (the file is damaged)")
+    _CRC_OK.add(key)
 
 
 def npz_keys(path: str | os.PathLike) -> list[str]:
@@ -259,7 +310,8 @@ def sha256_file_once(path: str | os.PathLike) -> str:
 def npz_memmap(path: str | os.PathLike, key: str) -> np.ndarray | None:
     """Array ``key`` of an ``.npz`` archive memory-mapped in place (read-only) when its zip
     member is stored uncompressed (``np.savez``); None when it is deflated
-    (``np.savez_compressed``), which cannot be mapped. A truncated member is a UserError."""
+    (``np.savez_compressed``), which cannot be mapped. A truncated member, or one failing its
+    CRC-32, is a UserError."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
@@ -284,6 +336,10 @@ def npz_memmap(path: str | os.PathLike, key: str) -> np.ndarray | None:
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if offset + nbytes > path.stat().st_size:
         raise UserError(f"{path}: array {key!r} is truncated (the file ends before its data)")
+    try:
+        _check_stored_crc(path, info, start)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: {exc}") from None
     if nbytes == 0:
         return np.empty(shape, dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)

@@ -190,7 +190,10 @@ class Shapes3D(RenderedGrid):
         import torch
 
         uniq, inverse = np.unique(index, return_inverse=True)
-        with h5py.File(self.path, "r") as f:
-            x = f["images"][uniq]
+        try:
+            with h5py.File(self.path, "r") as f:
+                x = f["images"][uniq]
+        except OSError as exc:  # a damaged chunk is found only when its rows are read
+            raise UserError(f"{self.name}: {self.path}: cannot read 'images' ({exc})") from None
         x = torch.from_numpy(x).to(self.device)[torch.as_tensor(inverse.reshape(-1))]
         return x.permute(0, 3, 1, 2).float().div(255.0)

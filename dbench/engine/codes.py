@@ -11,7 +11,6 @@ combination is not in the file.
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from dbench.checks import MAX_CODE_DIMS, MAX_CODE_MAGNITUDE
 from dbench.contracts import FiniteGrid, Observations
+from dbench.datasets.files import NpzMember, npz_keys
 from dbench.errors import UserError
 
 MIN_ROWS = 10
@@ -56,27 +56,29 @@ def load_codes(path: str | Path, sim: Any) -> tuple[Any, Any, str]:
             f"--representations needs a finite grid dataset without nuisance; "
             f"{getattr(sim, 'name', '?')!r} is not one"
         )
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(f"cannot read representations {path}: {exc}") from None
-    if "z" not in arrays:
-        raise UserError(f"{path} has no array 'z' (found: {', '.join(arrays) or 'none'})")
-    z = arrays["z"]
-    if z.ndim != 2 or not np.issubdtype(z.dtype, np.number):
-        raise UserError(f"{path}: z must be a 2-D numeric array (n, D); got {z.shape} {z.dtype}")
-    z = checked_codes(z, f"{path}: the codes z")
+    members = _members(path)
+    z_member = members["z"]
+    z_shape, z_dtype = z_member.shape, z_member.dtype
+    if len(z_shape) != 2 or not np.issubdtype(z_dtype, np.number):
+        raise UserError(f"{path}: z must be a 2-D numeric array (n, D); got {z_shape} {z_dtype}")
+    # widths and sizes are checked on the headers, before a compressed member is inflated
+    checked_codes(np.empty((0, z_shape[1]), z_dtype), f"{path}: the codes z")
+    if "factors" not in members and z_shape[0] != sim.num_observations:
+        raise UserError(
+            f"{path}: z has {z_shape[0]} rows but {sim.name!r} has {sim.num_observations:,} "
+            "observations; give 'factors' too for a subset"
+        )
+    if "factors" in members and members["factors"].shape[:1] != z_shape[:1]:
+        raise UserError(
+            f"{path}: factors must be (n, {len(sim.factor_sizes)}) with one row per row of z; "
+            f"got {members['factors'].shape} for z {z_shape}"
+        )
+    z = checked_codes(z_member.read(), f"{path}: the codes z")
     fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    if "factors" not in arrays:
-        if len(z) != sim.num_observations:
-            raise UserError(
-                f"{path}: z has {len(z)} rows but {sim.name!r} has {sim.num_observations:,} "
-                "observations; give 'factors' too for a subset"
-            )
+    if "factors" not in members:
         return _full_grid_encode(sim, z), sim, fingerprint
-    factors = arrays["factors"]
-    if factors.ndim != 2 or len(factors) != len(z) or factors.shape[1] != len(sim.factor_sizes):
+    factors = members["factors"].read()
+    if factors.ndim != 2 or factors.shape[1] != len(sim.factor_sizes):
         raise UserError(
             f"{path}: factors must be (n, {len(sim.factor_sizes)}) with one row per row of z; "
             f"got {factors.shape} for z {z.shape}"
@@ -90,6 +92,17 @@ def load_codes(path: str | Path, sim: Any) -> tuple[Any, Any, str]:
     index, z = _distinct_rows(index, z, sim, path)
     subset = SubsetGrid(sim, index)
     return _subset_encode(subset, z), subset, fingerprint
+
+
+def _members(path: Path) -> dict[str, NpzMember]:
+    """The archive's arrays by name, headers read, nothing inflated yet (only ``z`` and
+    ``factors`` are ever read: other members, however large, are never inflated)."""
+    if not path.is_file():
+        raise UserError(f"cannot read representations {path}: no such file")
+    keys = npz_keys(path)
+    if "z" not in keys:
+        raise UserError(f"{path} has no array 'z' (found: {', '.join(keys) or 'none'})")
+    return {key: NpzMember(path, key) for key in keys if key in ("z", "factors")}
 
 
 def _grid_labels(factors: np.ndarray, path: Path) -> np.ndarray:
