@@ -286,7 +286,10 @@ def test_every_output_format_shows_the_rows(real_runs):
 
     md = render(board, "markdown").splitlines()
     header = next(line for line in md if line.startswith("| "))
-    assert header.startswith("| rank | model |")
+    rule = md[md.index(header) + 1]  # the alignment row: rank right, model left
+    assert [c.strip() for c in header.split("|")[1:3]] == ["rank", "model"]
+    rank, model = (c.strip() for c in rule.split("|")[1:3])
+    assert rank.endswith(":") and not model.endswith(":")
     assert len([line for line in md if line.startswith("| ")]) == 1 + len(board)
     assert "±" in render(board, "table")
 
@@ -314,6 +317,39 @@ def test_latex_has_booktabs_caption_label_and_bold_best_values(tmp_path):
     assert r"\textbf{0.850} $\pm$ 0.071" in rows[0]  # best Higgins score
     assert r"\textbf{0.350}" in rows[1]  # best MIG (m2)
     assert tex.count(r"\textbf{") == 2 and r"m1" in tex and r"\pm" in tex
+
+
+# Every character LaTeX treats specially: & % $ # _ { } ~ ^ \\
+HOSTILE_TEX = r"$\undefinedcmd{x}$ & 50% #1 a_b ~c ^d"
+ESCAPED_TEX = (r"\$\textbackslash undefinedcmd\{x\}\$ \& 50\% \#1 a\_b \textasciitilde c "
+               r"\textasciicircum d")  # fmt: skip
+
+
+def test_latex_prints_record_text_as_text(tmp_path):
+    """A value cannot run a command, end a cell or open math mode: each special character is
+    escaped in cells, headers and the caption, and the best value stays bold."""
+    from dbench.reporting.tables import render_display
+
+    write(tmp_path, *(
+        record(f"r{i}", kwargs={"note": note}, scores={"higgins": {"eval_accuracy": v}})
+        for i, (note, v) in enumerate([(HOSTILE_TEX, 0.9), ("plain", 0.8)])
+    ))  # fmt: skip
+    rows = render(leaderboard(tmp_path), "latex").splitlines()
+    assert rf"1 & betavae note={ESCAPED_TEX} & 1 & \textbf{{0.900}} \\" in rows
+
+    tex = render_display(pd.DataFrame({HOSTILE_TEX: [HOSTILE_TEX]}), "latex", HOSTILE_TEX)
+    assert rf"\caption{{{ESCAPED_TEX}}}" in tex
+    assert tex.count(ESCAPED_TEX) == 3  # caption, header, cell
+    assert r"\undefinedcmd" not in tex.replace(r"\textbackslash undefinedcmd", "")
+
+
+def test_html_tables_print_record_text_as_text():
+    from dbench.reporting.tables import html_table
+
+    hostile = "<script>alert(1)</script>"
+    page = html_table(pd.DataFrame({hostile: [hostile, "0.5"]}), hostile, best={(1, hostile)})
+    assert "<script>" not in page and page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 3
+    assert "<strong>0.5</strong>" in page
 
 
 def test_csv_and_json_are_tidy(tmp_path):

@@ -21,7 +21,7 @@ from dbench.engine.run import run_one
 from dbench.registry import DATASETS
 from dbench.reporting.html import build_report
 from tests._toy import ToySquares
-from tests.test_leaderboard import TINY, toy_entry
+from tests.test_leaderboard import TINY, record, toy_entry, write
 
 PNG = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -196,6 +196,23 @@ def test_report_skips_a_corrupt_record_and_says_so(toy_runs, tmp_path):
         page = build_report(copy, per_run=0)
     assert "Skipped 1 unreadable record(s)" in page and "broken.json" in page
     assert page.count("<tbody>") == 2  # both datasets' leaderboards still render
+
+
+def test_report_prints_record_text_as_text(tmp_path):
+    """Text from records (settings, hyperparameters) is escaped wherever the page shows it:
+    section heading, table cells and the notes on skipped configurations."""
+    script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
+    write(tmp_path, *(
+        record(f"r{i}", kwargs={"note": note}, data={"sigma": img},
+               scores={"higgins": {"eval_accuracy": v}})
+        for i, (note, v) in enumerate([(script, 0.9), ("plain", 0.8)])
+    ))  # fmt: skip
+    page = build_report(tmp_path, compare=None)
+    assert "<script" not in page and "<img src=x" not in page
+    assert "<h2>dsprites (procedural, sigma=&lt;img src=x onerror=alert(1)&gt;)</h2>" in page
+    shown = "betavae note=&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f">{shown}</td>" in page  # its leaderboard row
+    assert f"<li>{shown} (r0): skipped: the record names no model state file</li>" in page
 
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:

@@ -6,8 +6,9 @@ over seeds; ``all_scores`` shows every score. A table shows a budget column or a
 settings column only when its rows differ in them (otherwise the caption says it once), and
 the model column names the hyperparameters that set a row apart (``betavae beta=16``).
 
-Markdown and LaTeX are written here rather than with ``DataFrame.to_markdown`` (needs
-``tabulate``) or ``to_latex`` (needs ``jinja2``): neither is a dbench dependency.
+Libraries write the formats: pandas' ``DataFrame.to_markdown`` (tabulate), ``Styler.to_latex``
+and ``Styler.to_html`` (Jinja2), each escaping what the record holds; the best value of each
+score column is bold in LaTeX and HTML.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def render(
     if fmt == "markdown":
         return "\n".join(
             f"### {markdown_escape(t.title)}\n\n{markdown(t.frame)}\n"
-            f"{html.escape(t.caption, quote=False)}\n"
+            f"{_markdown_text(t.caption)}\n"
             for t in tables
         )  # fmt: skip
     if fmt == "latex":
@@ -217,7 +218,7 @@ def render_display(shown: pd.DataFrame, fmt: str, text: str = "", width: int = 2
 
         return json_text(shown)
     if fmt == "markdown":
-        return markdown(shown) + (f"\n{html.escape(text, quote=False)}\n" if text else "")
+        return markdown(shown) + (f"\n{_markdown_text(text)}\n" if text else "")
     if fmt == "latex":
         return latex(shown, text)
     if fmt == "html":
@@ -229,109 +230,112 @@ def _numeric(col: str) -> bool:
     return col in ("n", "rank") or "." in col or col.endswith(("↑", "↓"))
 
 
+def _markdown_text(value: Any) -> str:
+    # tabulate (behind ``to_markdown``) writes text as given, and Markdown renders raw HTML:
+    # record text is HTML-escaped here. Quotes stay as they are: outside a tag they are inert.
+    return html.escape(str(value), quote=False)
+
+
 def markdown_escape(value: Any) -> str:
-    """Record text made inert in Markdown: HTML escaped (``<script>`` shows as text), a ``|``
-    cannot split a cell and a line break cannot start a new block."""
-    text = html.escape(str(value), quote=False).replace("|", "\\|")
-    return " ".join(text.splitlines())
+    """Record text made inert in a Markdown cell: HTML escaped (``<script>`` shows as text), a
+    ``|`` cannot split the cell and a line break cannot start a new block."""
+    return " ".join(_markdown_text(value).replace("|", "\\|").splitlines())
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    cell = markdown_escape
-    lines = [
-        "| " + " | ".join(cell(c) for c in frame.columns) + " |",
-        "|" + "|".join("---:" if _numeric(c) else "---" for c in frame.columns) + "|",
-    ]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.to_numpy()]
-    return "\n".join(lines) + "\n"
+    """A pipe table (``DataFrame.to_markdown``), every cell and header escaped first."""
+    cells = frame.map(markdown_escape)
+    cells.columns = [markdown_escape(c) for c in frame.columns]
+    align = ["right" if _numeric(c) else "left" for c in frame.columns]
+    return cells.to_markdown(index=False, colalign=align, disable_numparse=True) + "\n"
 
 
-_LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
+# Symbols the tables print, as LaTeX; put in after escaping so that their ``$`` stay active.
+_TEX_SYMBOLS = (("±", r"$\pm$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"),
+                ("β", r"$\beta$"), ("–", "--"))  # fmt: skip
+
+
+def _tex_symbols(text: str) -> str:
+    for plain, tex in _TEX_SYMBOLS:
+        text = text.replace(plain, tex)
+    return text
 
 
 def latex_escape(text: Any) -> str:
-    escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
-    for plain, tex in (("±", r"$\pm$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"),
-                       ("β", r"$\beta$"), ("–", "--")):  # fmt: skip
-        escaped = escaped.replace(plain, tex)
-    return escaped
+    """Text for a caption, escaped by pandas as it escapes the cells (``Styler.to_latex``
+    writes a caption as given, so it goes through a one-cell Styler first)."""
+    import pandas as pd
+    from pandas.io.formats.style import Styler
+
+    cell = Styler(pd.DataFrame([[str(text)]])).format(escape="latex")
+    plain = cell.hide(axis="index").hide(axis="columns").to_string(delimiter="")
+    return _tex_symbols(plain.removesuffix("\n"))
 
 
-def _latex_cell(value: Any, bold: bool) -> str:
-    text = latex_escape(value)
-    if not bold:
-        return text
-    mean, sep, rest = text.partition(r" $\pm$ ")
+def _styler(frame: pd.DataFrame, escape: str, finish, best: set | None, bold) -> Any:
+    """``frame`` as a pandas Styler that escapes every cell and header for ``escape``
+    ("html" or "latex") and then applies ``finish``; ``best`` cells (row position, column)
+    also go through ``bold``."""
+    from pandas.io.formats.style import Styler
+
+    styler = Styler(frame.reset_index(drop=True), cell_ids=False).hide(axis="index")
+    styler.format(finish, escape=escape).format_index(finish, escape=escape, axis="columns")
+    for row, col in best or ():
+        styler.format(lambda text: bold(finish(text)), escape=escape, subset=([row], [col]))
+    return styler
+
+
+def _latex_bold(text: str) -> str:
+    mean, sep, rest = text.partition(r" $\pm$ ")  # the mean is bold, its ± std is not
     return rf"\textbf{{{mean}}}" + (sep + rest if sep else "")
 
 
 def latex(frame: pd.DataFrame, text: str = "", label: str = "", best: set | None = None) -> str:
     """A booktabs ``table`` (needs ``\\usepackage{booktabs}``): caption and ``\\label`` on top,
     the best mean of each score column in bold."""
-    best = best or set()
-    align = "".join("r" if _numeric(c) else "l" for c in frame.columns)
-    lines = [r"\begin{table}[t]", r"\centering"]
-    if text:
-        lines.append(rf"\caption{{{latex_escape(text)}}}")
-    if label:
-        lines.append(rf"\label{{tab:dbench-{label}}}")
-    lines += [
-        rf"\begin{{tabular}}{{{align}}}",
-        r"\toprule",
-        " & ".join(latex_escape(c) for c in frame.columns) + r" \\",
-        r"\midrule",
-    ]
-    for i, row in enumerate(frame.to_numpy()):
-        cells = [_latex_cell(v, (i, c) in best) for c, v in zip(frame.columns, row, strict=True)]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+    styler = _styler(frame, "latex", _tex_symbols, best, _latex_bold)
+    return styler.to_latex(
+        column_format="".join("r" if _numeric(c) else "l" for c in frame.columns),
+        position="t",
+        position_float="centering",
+        hrules=True,
+        label=f"tab:dbench-{label}" if label else None,
+        caption=latex_escape(text) if text else None,
+        environment="table",
+    )
+
+
+# Score columns: right-aligned digits that line up, one line per cell.
+_NUMERIC_CSS = "text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;"
 
 
 def html_table(
-    frame: pd.DataFrame, text: str = "", css_class: str = "leaderboard", best: set | None = None
-) -> str:
-    """An HTML table (cells escaped; numbers right-aligned; best values in ``<strong>``)."""
-    best = best or set()
-    esc = html.escape
-    right = [_numeric(c) for c in frame.columns]
-    head = "".join(
-        f'<th class="num">{esc(str(c))}</th>' if r else f"<th>{esc(str(c))}</th>"
-        for c, r in zip(frame.columns, right, strict=True)
-    )
-    body = []
-    for i, row in enumerate(frame.to_numpy()):
-        cells = []
-        for col, value, r in zip(frame.columns, row, right, strict=True):
-            content = esc(str(value))
-            if (i, col) in best:
-                content = f"<strong>{content}</strong>"
-            cells.append(f'<td class="num">{content}</td>' if r else f"<td>{content}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{esc(text)}</caption>" if text else ""
-    return (
-        f'<table class="{css_class}">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
+    frame: pd.DataFrame, text: str = "", css_class: str = "leaderboard", best: set | None = None,
+    table_id: str = "",
+) -> str:  # fmt: skip
+    """An HTML table (``Styler.to_html``: cells escaped, numbers right-aligned by the table's
+    own style, best values in ``<strong>``); ``table_id`` (default: ``css_class``) names the
+    table and scopes its style, so it must be unique on a page."""
+    from markupsafe import Markup, escape
+
+    styler = _styler(frame, "html", str, best, lambda text: f"<strong>{text}</strong>")
+    right = {c: [{"selector": "", "props": _NUMERIC_CSS}] for c in frame.columns if _numeric(c)}
+    styler.set_table_styles(right, axis=0).set_uuid(table_id or css_class)
+    styler.set_table_attributes(Markup('class="{}"').format(css_class))
+    if text:
+        styler.set_caption(str(escape(text)))  # Styler writes a caption as given
+    return styler.to_html()
 
 
 def dataset_html(table: Shown, heading: bool = True) -> str:
     """One dataset's table (under its heading), in a box that scrolls only if it must."""
-    head = f"<h3>{html.escape(table.title)}</h3>" if heading else ""
-    return (
-        f'<div class="board" id="board-{table.slug}">{head}<div class="scroll">'
-        f"{html_table(table.frame, table.caption, best=table.best)}</div></div>"
+    from markupsafe import Markup
+
+    head = Markup("<h3>{}</h3>").format(table.title) if heading else ""
+    board = html_table(table.frame, table.caption, best=table.best,
+                       table_id=f"leaderboard-{table.slug}")  # fmt: skip
+    return Markup('<div class="board" id="board-{}">{}<div class="scroll">{}</div></div>').format(
+        table.slug, head, Markup(board)
     )
 
 
