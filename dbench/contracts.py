@@ -106,7 +106,8 @@ class FitContext:
 
     ``workdir`` is private to this run (checkpoints live there); ``resume`` asks the model to
     continue from the last checkpoint in it. ``report`` receives intermediate metrics (Ray Tune
-    forwards them to its schedulers); ``progress`` is a ready progress-bar factory.
+    forwards them to its schedulers). Progress bars follow :func:`dbench.progress.quiet`, set
+    once by whoever started the run, so the context carries no progress switch.
     ``precision`` is ``auto``, ``fp32`` or ``bf16`` (:mod:`dbench.models.precision`); models
     that train with torch honour it and record the precision they used.
     """
@@ -116,7 +117,6 @@ class FitContext:
     budget: Budget = field(default_factory=Budget)
     workdir: Path | None = None
     resume: bool = False
-    show_progress: bool = True
     report: Callable[..., None] = _no_progress
 
 

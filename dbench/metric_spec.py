@@ -9,6 +9,8 @@ about it without running it:
 * ``cheap``: scored by ``dbench run`` when no ``--metrics`` are given;
 * ``fast``: the settings ``fast=true`` fills in (explicit settings still win);
 * ``choices``: the allowed values of string settings;
+* ``constraints``: a :class:`~dbench.checks.Constraint` per setting where its default says
+  too little (a fraction in (0, 1), say); other settings are constrained by their defaults;
 * ``requires(sim, settings)``: what the metric needs of the data (a factor name, two factors).
 
 :meth:`MetricSpec.check` validates settings from these declarations and the signature alone,
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbench.checks import AllOf, Constraint, Interval, OfType, Options
 from dbench.errors import UserError
 
 
@@ -37,6 +40,7 @@ class MetricSpec:
     fast: Mapping[str, Any] = field(default_factory=dict)
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     requires: Callable[[Any, dict[str, Any]], None] | None = None
+    constraints: Mapping[str, Constraint] = field(default_factory=dict)
 
     # -- what it accepts ----------------------------------------------------------------------
     @property
@@ -64,12 +68,21 @@ class MetricSpec:
         }
 
     # -- checking -----------------------------------------------------------------------------
+    def constraint(self, key: str) -> Constraint | None:
+        """What setting ``key`` may be: its declared constraint, else its declared choices,
+        else what its default implies (:func:`inferred`); None when nothing is known."""
+        if key in self.constraints:
+            return self.constraints[key]
+        if key in self.choices:
+            return Options(tuple(self.choices[key]))
+        param = self.parameters.get(key)
+        return None if param is None else inferred(param.default)
+
     def check(self, settings: Mapping[str, Any], sim: Any = None) -> None:
         """Raise a one-line :class:`UserError` for any setting the metric cannot take.
 
-        Checks names, types against the defaults (an int where a float is expected is fine;
-        a list where a tuple is expected too), positivity of counts and rates whose default
-        is positive, declared choices, and with ``sim`` what the metric requires of the data.
+        Checks names, each value against its :meth:`constraint` (declared, or implied by the
+        default), and with ``sim`` what the metric requires of the data.
         """
         params = self.parameters
         for key, value in settings.items():
@@ -79,7 +92,9 @@ class MetricSpec:
                     continue
                 known = ", ".join(params)
                 raise UserError(f"{self.name}: unknown setting {key!r} (known: {known})")
-            _check_value(self.name, key, value, param.default, self.choices.get(key))
+            rule = self.constraint(key)
+            if rule is not None:
+                rule.check(f"{self.name}: {key}", value)
         if sim is not None and self.requires is not None:
             self.requires(sim, dict(settings))
 
@@ -105,30 +120,24 @@ class MetricSpec:
         return f"MetricSpec({self.name!r}, version={self.version!r}, primary={self.primary!r})"
 
 
-def _check_value(metric: str, key: str, value: Any, default: Any, choices: Any) -> None:
-    if choices is not None:
-        if value not in choices:
-            shown = ", ".join(map(repr, choices))
-            raise UserError(f"{metric}: {key} must be one of {shown}; got {value!r}")
-        return
+def inferred(default: Any) -> Constraint | None:
+    """The constraint a setting's default implies: its type (an int where a float is expected
+    is fine, a list where a tuple is), and positivity for counts and rates whose default is
+    positive. None where the default says nothing (no default, or None)."""
     if default is inspect.Parameter.empty or default is None:
-        return
+        return None
+    shown = f"(default {default!r})"
     if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(default, (tuple, list)):
-        ok = isinstance(value, (tuple, list))
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        kind = "a list" if isinstance(default, (tuple, list)) else type(default).__name__
-        raise UserError(f"{metric}: {key} must be {kind} (default {default!r}); got {value!r}")
-    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-    if numeric and default > 0 and value <= 0:
-        raise UserError(f"{metric}: {key} must be positive; got {value!r}")
+        return OfType((bool,), f"bool {shown}")
+    if isinstance(default, int):
+        kind = OfType((int,), f"int {shown}")
+        return AllOf((kind, Interval(int, 1, said="positive"))) if default > 0 else kind
+    if isinstance(default, float):
+        kind = OfType((int, float), f"float {shown}")
+        return AllOf((kind, Interval(float, 0, closed="right"))) if default > 0 else kind
+    if isinstance(default, (tuple, list)):
+        return OfType((tuple, list), f"a list {shown}")
+    return OfType((type(default),), f"{type(default).__name__} {shown}")
 
 
 def metric(
@@ -140,6 +149,7 @@ def metric(
     fast: Mapping[str, Any] | None = None,
     choices: Mapping[str, tuple[Any, ...]] | None = None,
     requires: Callable[[Any, dict[str, Any]], None] | None = None,
+    constraints: Mapping[str, Constraint] | None = None,
     name: str | None = None,
 ) -> Callable[[Callable[..., dict[str, float]]], MetricSpec]:
     """Declare a metric function; the result is its :class:`MetricSpec` (what registries hold)."""
@@ -155,6 +165,7 @@ def metric(
             fast=dict(fast or {}),
             choices=dict(choices or {}),
             requires=requires,
+            constraints=dict(constraints or {}),
         )
 
     return declare

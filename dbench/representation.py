@@ -39,7 +39,6 @@ class Representation:
         batch_size: int = 1024,
         cache: bool = True,
         max_table_bytes: int = 2 * 1024**3,
-        show_progress: bool = False,
     ):
         self.sim = sim
         self.encode = encode
@@ -48,7 +47,6 @@ class Representation:
         self.on_grid = encodes_by_index(sim)
         self.cache = cache and self.on_grid
         self.max_table_bytes = max_table_bytes
-        self.show_progress = show_progress
         self.encoded = 0
         self.requested = 0
         self._row_of: np.ndarray | None = None  # grid index -> row of _table, -1 if absent
@@ -98,8 +96,9 @@ class Representation:
     # -- encoding ----------------------------------------------------------------------------
     def _encode_batched(self, v: np.ndarray, w: np.ndarray | None) -> np.ndarray:
         parts = []
-        # A bar only for big passes (e.g. the first pass over most of dSprites' grid).
-        show = self.show_progress and len(v) >= 20 * self.batch_size
+        # A bar only for big passes (e.g. the first pass over most of dSprites' grid); off
+        # inside dbench.progress.quiet, like every bar.
+        show = len(v) >= 20 * self.batch_size
         with progress_bar("encoding", len(v), enabled=show) as bar:
             for start in range(0, len(v), self.batch_size):
                 vb = v[start : start + self.batch_size]

@@ -57,8 +57,7 @@ def test_same_config_and_seed_give_identical_scores(tmp_path, dsprites_data):
         model_kwargs={"n_samples": 500},
         metrics=["higgins"],
         seed=3,
-        metric_kwargs={"higgins": FAST_HIGGINS},
-        show_progress=False,
+        settings={f"higgins.{key}": value for key, value in FAST_HIGGINS.items()},
     )
     first = run_one(RunConfig(**config, results_dir=str(tmp_path / "a")))
     second = run_one(RunConfig(**config, results_dir=str(tmp_path / "b")))

@@ -243,28 +243,29 @@ def results(tmp_path_factory) -> Path:
     oracle on dSprites (factors only: nothing rendered)."""
     root = tmp_path_factory.mktemp("board")
     data = tmp_path_factory.mktemp("empty-data")
-    fast = {"higgins": dict(FAST_HIGGINS), "mig": {"num_train": 500}}
-    common = dict(results_dir=str(root), data_dir=str(data), show_progress=False, device="cpu")
+    higgins = {f"higgins.{key}": value for key, value in FAST_HIGGINS.items()}
+    fast = {**higgins, "mig.num_train": 500}
+    common = dict(results_dir=str(root), data_dir=str(data), device="cpu")
     blobs = dict(dataset="blobs", dataset_kwargs={"grid": 8})
     run_one(
         RunConfig(
             model="pca",
             model_kwargs={"n_samples": 64, "n_components": 3},
             metrics=["higgins"],
-            metric_kwargs={"higgins": fast["higgins"]},
+            settings=higgins,
             **blobs,
             **common,
         )
     )
     run_one(
-        RunConfig(model="oracle", metrics=["higgins", "mig"], metric_kwargs=fast, **blobs, **common)
+        RunConfig(model="oracle", metrics=["higgins", "mig"], settings=fast, **blobs, **common)
     )
     run_one(
         RunConfig(
             model="oracle",
             dataset="dsprites",
             metrics=["higgins", "mig"],
-            metric_kwargs=fast,
+            settings=fast,
             **common,
         )
     )

@@ -51,7 +51,7 @@ def _model(**kwargs) -> DCIGN:
 
 
 def _ctx(steps=8, **kwargs) -> FitContext:
-    return FitContext(budget=Budget(steps, 8), show_progress=False, **kwargs)
+    return FitContext(budget=Budget(steps, 8), **kwargs)
 
 
 def _weights(model) -> dict[str, torch.Tensor]:

@@ -89,8 +89,8 @@ def toy_results(tmp_path_factory):
             mp.setitem(DATASETS._entries, name, entry)
         mp.setenv("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))
         mp.setenv(AUTO, "procedural")
-        common = dict(dataset="toy_squares", metrics=["higgins"], metric_kwargs=TINY,
-                      results_dir=str(out), show_progress=False, device="cpu")  # fmt: skip
+        common = dict(dataset="toy_squares", metrics=["higgins"], settings=TINY,
+                      results_dir=str(out), device="cpu")  # fmt: skip
         pca = {"n_samples": 200}
         ids["oracle"] = run_one(RunConfig(model="oracle", **common))["run_id"]
         for seed in (0, 1):

@@ -66,16 +66,16 @@ def test_compare_higgins2017_shows_both_factor_protocols(tmp_path, capsys):
     from tests._cli import cli
 
     fast = {"num_train": 200, "num_eval": 100, "batch_size": 16}
+    settings = {f"{m}.{key}": v for m in ("higgins", "higgins_noshape") for key, v in fast.items()}
     for seed in (0, 1):
         run_one(
             RunConfig(
                 model="oracle",
                 metrics=["higgins", "higgins_noshape"],
-                metric_kwargs={"higgins": fast, "higgins_noshape": fast},
+                settings=settings,
                 seed=seed,
                 results_dir=str(tmp_path),
                 data_dir=str(tmp_path / "data"),
-                show_progress=False,
             )
         )
     code, out, err = cli(capsys, "leaderboard", "--compare", "higgins2017", "--results-dir",

@@ -32,7 +32,7 @@ def _model(**kwargs) -> InfoGAN:
 
 
 def _ctx(steps=8, **kwargs) -> FitContext:
-    return FitContext(budget=Budget(steps, 8), show_progress=False, **kwargs)
+    return FitContext(budget=Budget(steps, 8), **kwargs)
 
 
 def _obs(sim, n=12, seed=1) -> Observations:

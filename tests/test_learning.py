@@ -32,7 +32,7 @@ def higgins_score(name: str, seed: int, steps: int, **kwargs) -> dict[str, float
     sim = ToySquares(size=16)
     model = MODELS.create(name, **ARCH, **kwargs)
     model.loop = LoopSettings(eval_sample=256)
-    ctx = FitContext(device="cpu", budget=Budget(steps, BATCH), show_progress=False)
+    ctx = FitContext(device="cpu", budget=Budget(steps, BATCH))
     model.fit(sim, np.random.default_rng(seed), ctx)
     assert model.fit_info_["steps"] == steps
     rep = Representation(sim, model.encode)

@@ -166,7 +166,7 @@ def test_beta_zero_is_a_valid_betavae_and_trains_on_letters():
 
     model = BetaVAE(beta=0, latent_dim=2, arch="mlp", lr=1e-3)
     model.fit(
-        _letters(), np.random.default_rng(0), FitContext(budget=Budget(3, 16), show_progress=False)
+        _letters(), np.random.default_rng(0), FitContext(budget=Budget(3, 16))
     )
     assert model.fit_info_["beta"] == 0 and model.fit_info_["arch"] == "mlp"
 
@@ -205,10 +205,9 @@ def test_a_tiny_2d_run_draws_the_latent_scatter_and_the_grid(tmp_path):
         model_kwargs={"beta": 1, "latent_dim": 2, "arch": "mlp"},
         dataset_kwargs={"letters": "ABCD"},
         metrics=["mig"],
-        metric_kwargs={"mig": {"fast": True}},
+        settings={"mig.fast": True},
         budget=Budget(4, 32),
         results_dir=str(tmp_path),
-        show_progress=False,
     )
     record = run_one(config)
     assert "stand-in" in record["dataset"]["source"]

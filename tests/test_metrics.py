@@ -401,10 +401,9 @@ def test_rescore_reproduces_and_extends_a_saved_pca_run(tmp_path):
         model="pca",
         model_kwargs={"n_components": 3, "n_samples": 50},
         metrics=["mig"],
-        metric_kwargs={"mig": tiny_mig},
+        settings={"mig.num_train": tiny_mig["num_train"]},
         results_dir=str(tmp_path),
         device="cpu",
-        show_progress=False,
     )
     first = run_one(config)
     updated = rescore(
@@ -475,10 +474,9 @@ def test_score_command_adds_metrics_to_an_oracle_run(tmp_path):
     config = RunConfig(
         model="oracle",
         metrics=["unsupervised"],
-        metric_kwargs={"unsupervised": {"fast": True}},
+        settings={"unsupervised.fast": True},
         results_dir=str(tmp_path),
         device="cpu",
-        show_progress=False,
     )
     run_id = run_one(config)["run_id"]
     args = ["score", run_id, "--metrics", "mig,factorvae", "--set", "mig.fast=true"]

@@ -23,7 +23,7 @@ FAST = LoopSettings(log_every=2, report_every=2, checkpoint_every=2, eval_sample
 def _fit(prec: str, steps: int = 4, **ctx):
     model = BetaVAE(latent_dim=3)
     model.loop = FAST
-    context = FitContext(budget=Budget(steps, 8), precision=prec, show_progress=False, **ctx)
+    context = FitContext(budget=Budget(steps, 8), precision=prec, **ctx)
     return model.fit(ToySquares(), np.random.default_rng(0), context)
 
 
@@ -261,3 +261,38 @@ def test_the_caption_note_names_each_model_with_two_precisions():
         "(see --precision)"
     )
     assert precision_note(rows[rows["model"] != "betavae"]) == ""
+
+
+# -- the device, resolved with the precision -------------------------------------------------
+def test_a_run_config_is_built_without_importing_torch():
+    """``--precision`` is checked when a RunConfig is built; torch stays unloaded (CLI start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dbench.engine.config as c; c.RunConfig(model='pca', precision='bf16'); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_device_auto_means_a_gpu_when_there_is_one_and_in_a_trial_only_its_own(monkeypatch):
+    from dbench.engine.environment import resolve_device
+    from dbench.sweep.trial import trial_device
+
+    assert resolve_device is precision.resolve_device  # one rule, wherever it is named
+    for present in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda present=present: present)
+        assert precision.resolve_device("auto") == ("cuda" if present else "cpu")
+        # a sweep trial: what Ray gave it decides, not what torch sees on the machine
+        assert trial_device("auto", has_gpu=not present) == ("cpu" if present else "cuda")
+        assert trial_device("cpu", has_gpu=True) == "cpu"
+    assert precision.resolve_device("cpu") == "cpu"
+
+
+@pytest.mark.parametrize("device", ["nonsense", "mps"])
+def test_an_unusable_device_is_one_line(device):
+    with pytest.raises(UserError, match=f"device '{device}' is not usable here") as info:
+        precision.resolve_device(device)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300

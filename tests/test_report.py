@@ -41,8 +41,8 @@ def toy_runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(DATASETS._entries, "toy_squares", toy_entry())
         mp.setenv("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))
-        common = dict(dataset="toy_squares", metrics=["higgins"], metric_kwargs=TINY,
-                      results_dir=str(out), show_progress=False, device="cpu")  # fmt: skip
+        common = dict(dataset="toy_squares", metrics=["higgins"], settings=TINY,
+                      results_dir=str(out), device="cpu")  # fmt: skip
         pca = {"n_samples": 200}
         ids = {}
         for seed in (0, 1):

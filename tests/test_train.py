@@ -28,7 +28,7 @@ def _model(cls=BetaVAE, **kwargs):
 
 
 def _ctx(steps=8, batch=8, **kwargs) -> FitContext:
-    return FitContext(budget=Budget(steps, batch), show_progress=False, **kwargs)
+    return FitContext(budget=Budget(steps, batch), **kwargs)
 
 
 def _weights(model) -> dict[str, torch.Tensor]:
@@ -118,7 +118,7 @@ def test_huge_learning_rate_diverges():
 
 def test_report_receives_step_loss_kl_and_progress_bar_runs():
     seen = []
-    ctx = FitContext(budget=Budget(4, 8), show_progress=True, report=lambda **kw: seen.append(kw))
+    ctx = FitContext(budget=Budget(4, 8), report=lambda **kw: seen.append(kw))
     _model().fit(ToySquares(), np.random.default_rng(0), ctx)
     assert [r["step"] for r in seen] == [2, 4]
     assert {"loss", "kl", "recon", "images_per_s"} <= seen[0].keys()

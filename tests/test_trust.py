@@ -40,9 +40,8 @@ def tiny_config(results: Path, **kwargs) -> RunConfig:
         dataset_kwargs={"grid": 8},
         model_kwargs={"n_samples": 64, "n_components": 4},
         metrics=["higgins"],
-        metric_kwargs={"higgins": dict(FAST_HIGGINS)},
+        settings={f"higgins.{key}": value for key, value in FAST_HIGGINS.items()},
         results_dir=str(results),
-        show_progress=False,
     )
     return RunConfig(**{**base, **kwargs})
 

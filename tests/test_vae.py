@@ -25,7 +25,7 @@ FAST = LoopSettings(eval_sample=32)
 def _fit(name, sim=None, steps=3, **kwargs):
     model = MODELS.create(name, latent_dim=kwargs.pop("latent_dim", 3), **kwargs)
     model.loop = FAST
-    ctx = FitContext(budget=Budget(steps, 8), show_progress=False)
+    ctx = FitContext(budget=Budget(steps, 8))
     return model.fit(sim or ToySquares(), np.random.default_rng(0), ctx)
 
 
@@ -72,7 +72,7 @@ def test_untrained_vae_is_seeded_initialisation():
     a, b = UntrainedVAE(latent_dim=3), UntrainedVAE(latent_dim=3)
     for m in (a, b):
         m.loop = FAST
-        m.fit(sim, np.random.default_rng(7), FitContext(show_progress=False))
+        m.fit(sim, np.random.default_rng(7), FitContext())
     assert a.fit_info_["steps"] == 0
     assert torch.equal(a.encode(_obs(sim)), b.encode(_obs(sim)))
 
@@ -195,3 +195,13 @@ def test_training_leaves_the_global_torch_rng_alone():
     before = torch.random.get_rng_state()
     _fit("factorvae", steps=2)
     assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_torch_models_refuse_each_others_state_files(tmp_path):
+    from dbench.models.infogan import InfoGAN
+
+    model = _fit("betavae", steps=1)
+    model.save(tmp_path / "m.state")
+    with pytest.raises(UserError, match="not a dbench-infogan/1 file"):
+        InfoGAN().load(tmp_path / "m.state")
+    assert BetaVAE(latent_dim=3).load(tmp_path / "m.state").fit_info_ == model.fit_info_

@@ -356,7 +356,7 @@ class NoPairs:
 
 
 def _ctx(steps=8, batch=8, **kwargs) -> FitContext:
-    return FitContext(budget=Budget(steps, batch), show_progress=False, **kwargs)
+    return FitContext(budget=Budget(steps, batch), **kwargs)
 
 
 @pytest.mark.parametrize("name", WEAK)
@@ -480,7 +480,7 @@ def _mig(name: str, seed: int, **kwargs) -> float:
     sim = ToySquares(size=16)
     model = MODELS.create(name, latent_dim=10, arch="burgess", lr=2e-3, **kwargs)
     model.loop = LoopSettings(eval_sample=256)
-    ctx = FitContext(budget=Budget(LEARN_STEPS, LEARN_BATCH), show_progress=False)
+    ctx = FitContext(budget=Budget(LEARN_STEPS, LEARN_BATCH))
     model.fit(sim, np.random.default_rng(seed), ctx)
     rep = Representation(sim, model.encode)
     return METRICS.get("mig")(sim, rep, np.random.default_rng(1000 + seed), fast=True)["mig"]

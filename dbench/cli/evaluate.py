@@ -51,6 +51,7 @@ def evaluate(
 ) -> None:
     """Score an existing encoder or saved representations and write a run record."""
     from dbench.engine import evaluate as engine
+    from dbench.progress import quiet
 
     if (encoder is None) == (representations is None):
         raise UserError("give exactly one of --encoder MODULE:ATTR or --representations FILE")
@@ -62,18 +63,19 @@ def evaluate(
         results_dir=results_dir,
         data_dir=data_dir,
         overwrite=overwrite,
-        show_progress=progress,
+        progress=progress,
     )
-    if encoder is not None:
-        record = engine.evaluate(
-            engine.import_encoder(encoder),
-            name=name,
-            device=device,
-            batch_size=batch_size,
-            **common,
-        )
-    else:
-        record = engine.evaluate_codes(representations, name=name, **common)
+    with quiet(not progress):  # --no-progress: the one switch, for everything below
+        if encoder is not None:
+            record = engine.evaluate(
+                engine.import_encoder(encoder),
+                name=name,
+                device=device,
+                batch_size=batch_size,
+                **common,
+            )
+        else:
+            record = engine.evaluate_codes(representations, name=name, **common)
     if record.get("existing"):
         typer.echo(f"run {record['run_id']} already exists (--overwrite scores again)", err=True)
     typer.echo(f"run {record['run_id']}")

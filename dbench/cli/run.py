@@ -61,11 +61,8 @@ def run(
 ) -> None:
     """Train one model on one dataset, score it, and write its run record."""
     from dbench.engine.config import RunConfig
-    from dbench.engine.resolve import resolve_run
-    from dbench.engine.run import has_checkpoint, run_one
     from dbench.engine.settings import apply, merge, parse_items
-    from dbench.engine.store import record_path
-    from dbench.paths import results_root
+    from dbench.progress import quiet
     from dbench.registry import MODELS
 
     config = RunConfig(
@@ -79,7 +76,6 @@ def run(
         results_dir=str(results_dir) if results_dir else None,
         resume=resume,
         overwrite=overwrite,
-        show_progress=progress,
     )
     presets = getattr(MODELS.get(model), "presets", {}) if budget else {}
     shorthands = {"beta": beta, "budget.steps": steps, "budget.batch_size": batch_size}
@@ -89,26 +85,8 @@ def run(
         parse_items(settings or []),
     )
     apply(config, layers)
-    resolved = resolve_run(config)
-    if resume and not record_path(results_root(config.results_dir), resolved.run_id).is_file():
-        if not has_checkpoint(results_root(config.results_dir), resolved.run_id):
-            raise UserError(
-                f"--resume: run {resolved.run_id} has no training checkpoint to continue from; "
-                "run the same command without --resume to start from step 0"
-            )
-    try:
-        record = run_one(config, resolved=resolved)
-    except KeyboardInterrupt as exc:
-        checkpoint = getattr(exc, "dbench_checkpoint", None)
-        kept = (
-            f"its last training checkpoint is kept at {checkpoint} (continue with the same "
-            "command plus --resume)"
-            if checkpoint
-            else "no training checkpoint had been written yet, so nothing was kept "
-            "(the first comes after --set budget.checkpoint_every steps, default 1000)"
-        )
-        typer.echo(f"interrupted: no record was written; {kept}", err=True)
-        raise typer.Exit(130) from None
+    with quiet(not progress):  # --no-progress: one switch for the data, training and scoring
+        record = _train_and_score(config, resume, progress)
     if record.get("existing"):
         typer.echo(
             f"run {record['run_id']} already exists: its record is shown, nothing was trained "
@@ -120,6 +98,34 @@ def run(
         shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())
         typer.echo(f"  {metric_name}: {shown}")
     typer.echo(f"  record: {record['path']}")
+
+
+def _train_and_score(config: Any, resume: bool, progress: bool) -> dict[str, Any]:
+    from dbench.engine.resolve import resolve_run
+    from dbench.engine.run import has_checkpoint, run_one
+    from dbench.engine.store import record_path
+    from dbench.paths import results_root
+
+    resolved = resolve_run(config)
+    if resume and not record_path(results_root(config.results_dir), resolved.run_id).is_file():
+        if not has_checkpoint(results_root(config.results_dir), resolved.run_id):
+            raise UserError(
+                f"--resume: run {resolved.run_id} has no training checkpoint to continue from; "
+                "run the same command without --resume to start from step 0"
+            )
+    try:
+        return run_one(config, resolved=resolved, progress=progress)
+    except KeyboardInterrupt as exc:
+        checkpoint = getattr(exc, "dbench_checkpoint", None)
+        kept = (
+            f"its last training checkpoint is kept at {checkpoint} (continue with the same "
+            "command plus --resume)"
+            if checkpoint
+            else "no training checkpoint had been written yet, so nothing was kept "
+            "(the first comes after --set budget.checkpoint_every steps, default 1000)"
+        )
+        typer.echo(f"interrupted: no record was written; {kept}", err=True)
+        raise typer.Exit(130) from None
 
 
 def _named_budget(model: str, name: str | None, presets: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ def score(
     from dbench.engine.rescore import rescore
     from dbench.engine.settings import parse_items, route
     from dbench.paths import results_root
+    from dbench.progress import quiet
     from dbench.registry import METRICS
 
     names = metric_list(metrics) or []
@@ -41,14 +42,8 @@ def score(
     unscored = [name for name in scoped.metrics if name not in names]
     if unscored:
         raise UserError(f"--set {unscored[0]}.*: {unscored[0]!r} is not one of --metrics {names}")
-    record = rescore(
-        results_root(results_dir),
-        run,
-        names,
-        scoped.metrics,
-        data_dir=data_dir,
-        show_progress=progress,
-    )
+    with quiet(not progress):  # --no-progress: the one switch, for everything below
+        record = rescore(results_root(results_dir), run, names, scoped.metrics, data_dir=data_dir)
     typer.echo(f"run {record['run_id']}")
     notes = {
         "reproduced": "reproduced exactly (same settings, identical scores)",

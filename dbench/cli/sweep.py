@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dbench.checks import is_safe_name
+from dbench.checks import RUN_ID
 from dbench.cli.options import (
     DataDir,
     Device,
@@ -28,11 +28,8 @@ from dbench.errors import UserError
 
 def _check_sweep_name(name: str) -> None:
     """A sweep name becomes a folder under the storage root: one safe path component."""
-
-    if not is_safe_name(name):
-        raise UserError(
-            f"sweep name {name!r}: letters, digits, '_', '.', '=', '-' only (no '/' or '..')"
-        )
+    if not RUN_ID.accepts(name):
+        raise UserError(f"sweep name {name!r}: {RUN_ID.words} (no '/' or '..')")
 
 
 def _default_name(base: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import check_seed
+from dbench.checks import SEED
 from dbench.contracts import Observations
 from dbench.engine.codes import checked_codes
 from dbench.engine.environment import environment, resolve_device
@@ -69,15 +70,20 @@ def evaluate(
     ``settings`` takes the keys of ``--set`` (``dataset.key`` and ``METRIC.key``), as a dict
     such as ``{"higgins.num_train": 1000}`` or a list of ``"key=value"`` strings.
     ``progress``: bars on stderr (encoding the dataset, each metric); by default on in a
-    terminal or a notebook, off elsewhere (``show_progress`` is its older spelling).
+    terminal or a notebook, off elsewhere (``show_progress``: its older spelling, deprecated).
     """
-    if progress is None:
-        progress = show_progress if show_progress is not None else interactive()
-    show_progress = bool(progress)
+    if show_progress is not None:
+        warnings.warn(
+            "evaluate(show_progress=...) is deprecated and will be removed in the next "
+            "release; use progress=...",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        progress = show_progress if progress is None else progress
     device = resolve_device(device)
     encode, fingerprint = as_encode(encoder, device, batch_size)
     label = name or _default_name(encoder)
-    with quiet(not show_progress):
+    with quiet(not (interactive() if progress is None else progress)):
         return score_representation(
             encode,
             label=label,
@@ -91,7 +97,6 @@ def evaluate(
             device=device,
             batch_size=batch_size,
             overwrite=overwrite,
-            show_progress=show_progress,
         )
 
 
@@ -109,13 +114,13 @@ def score_representation(
     device: str,
     batch_size: int,
     overwrite: bool = False,
-    show_progress: bool = False,
     sim: Any = None,
 ) -> RunRecord:
-    """The shared half of ``evaluate`` and ``--representations``: check, score, record."""
+    """The shared half of ``evaluate`` and ``--representations``: check, score, record.
+    Progress follows :func:`dbench.progress.quiet` (the callers set it)."""
     started = time.perf_counter()
     check_run_id(label)
-    check_seed(seed)
+    SEED.check("seed", seed)
     flat = parse_items(settings) if isinstance(settings, list) else dict(settings or {})
     scoped = route(flat, METRICS.names())
     if scoped.model or scoped.budget:
@@ -146,7 +151,7 @@ def score_representation(
     existing = record_path(root, identity.run_id)
     if existing.is_file() and not overwrite:
         return _score_missing(read_record(existing), root, sim, encode, specs, scoped.metrics,
-                              seed, batch_size, show_progress)  # fmt: skip
+                              seed, batch_size)  # fmt: skip
     ensure_writable(root)
     replaced = existing.parent / "replaced"
     if existing.is_file() and replaced.exists() and not replaced.is_dir():
@@ -158,7 +163,6 @@ def score_representation(
         specs,
         scoped.metrics,
         seed,
-        show_progress=show_progress,
         batch_size=batch_size,
     )
     record = build(
@@ -200,7 +204,7 @@ def score_representation(
     return {**record, "path": str(path)}
 
 
-def _score_missing(record, root, sim, encode, specs, settings, seed, batch_size, show_progress):
+def _score_missing(record, root, sim, encode, specs, settings, seed, batch_size):
     """An existing run asked for metrics it lacks (or holds under another protocol): those are
     scored on the same encoder and merged into its record (replaced scores kept in history)."""
     from dbench.engine.rescore import merged, missing_metrics
@@ -208,8 +212,7 @@ def _score_missing(record, root, sim, encode, specs, settings, seed, batch_size,
     wanted = {name: specs[name] for name in missing_metrics(record, specs, settings)}
     if wanted:
         started = time.perf_counter()
-        scored = score_all(sim, encode, wanted, settings, seed, show_progress=show_progress,
-                           batch_size=batch_size)  # fmt: skip
+        scored = score_all(sim, encode, wanted, settings, seed, batch_size=batch_size)
         record, _ = merged(record, wanted, scored, time.perf_counter() - started)
         write_record(root, record)
     return {**record, "path": str(record_path(root, record["run_id"])), "existing": True}
@@ -343,9 +346,15 @@ def check_codes(z: Any, n: int) -> np.ndarray:
 
 
 def evaluate_codes(
-    path: str | Path, dataset: str = "dsprites", name: str | None = None, **kwargs: Any
+    path: str | Path,
+    dataset: str = "dsprites",
+    name: str | None = None,
+    *,
+    progress: bool = False,
+    **kwargs: Any,
 ) -> RunRecord:
-    """Score the codes saved in ``path`` (see :mod:`dbench.engine.codes`) on ``dataset``."""
+    """Score the codes saved in ``path`` (see :mod:`dbench.engine.codes`) on ``dataset``;
+    ``kwargs`` as :func:`score_representation` takes them, ``progress``: bars on stderr."""
     from dbench.engine.codes import load_codes
 
     settings = kwargs.get("settings")
@@ -354,7 +363,7 @@ def evaluate_codes(
     DATASETS.check_kwargs(dataset, dataset_kwargs)
     base = make_dataset(dataset, dataset_kwargs, kwargs.get("data_dir"))
     encode, sim, fingerprint = load_codes(path, base)
-    with quiet(not kwargs.get("show_progress", False)):
+    with quiet(not progress):
         return score_representation(
             encode,
             label=name or safe_label(Path(path).stem) or "codes",

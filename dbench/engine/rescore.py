@@ -31,13 +31,13 @@ def rescore(
     metric_kwargs: dict[str, dict[str, Any]] | None = None,
     *,
     data_dir: str | None = None,
-    show_progress: bool = False,
     missing_state: str | None = None,
 ) -> RunRecord:
     """Score ``metrics`` on the saved run ``run`` (id, unique prefix or record path).
 
     ``metric_kwargs`` maps a metric name to its settings; ``missing_state`` replaces the
-    error said when the run's model state is absent. Returns the updated record.
+    error said when the run's model state is absent. Returns the updated record. Progress
+    follows :func:`dbench.progress.quiet`.
     """
     results_dir = Path(results_dir)
     metric_kwargs = dict(metric_kwargs or {})
@@ -58,7 +58,7 @@ def rescore(
 
     started = time.perf_counter()
     seed = int(record["config"]["seed"])
-    scored = score_all(sim, model.encode, specs, metric_kwargs, seed, show_progress=show_progress)
+    scored = score_all(sim, model.encode, specs, metric_kwargs, seed)
 
     updated, outcome = merged(record, specs, scored, time.perf_counter() - started)
     path = write_record(results_dir, updated)

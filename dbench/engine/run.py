@@ -5,8 +5,8 @@ The CLI's ``run``, every Ray Tune trial of ``sweep`` and the Python API all call
 
 from __future__ import annotations
 
-import sys
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from dbench.engine.environment import environment, resolve_device
 from dbench.engine.lock import run_lock
 from dbench.engine.record import MACHINE_FIELDS, build, portable_path
 from dbench.engine.resolve import ResolvedRun, resolve_run, stream_rng
-from dbench.engine.scoring import score_all
+from dbench.engine.scoring import score_all, status
 from dbench.engine.store import (
     RunRecord,
     artifacts_dir,
@@ -33,12 +33,16 @@ from dbench.engine.store import (
 from dbench.errors import UserError
 from dbench.models.curves import CURVE_FILE
 from dbench.paths import data_root, results_root
-from dbench.progress import quiet
+from dbench.progress import interactive, quiet
 from dbench.registry import MODELS
 
 
 def run_one(
-    config: RunConfig, report: Any = None, *, resolved: ResolvedRun | None = None
+    config: RunConfig,
+    report: Any = None,
+    *,
+    resolved: ResolvedRun | None = None,
+    progress: bool | None = None,
 ) -> RunRecord:
     """Train ``config.model`` on ``config.dataset``, score it, write and return the record.
 
@@ -46,8 +50,13 @@ def run_one(
     ``resolved`` is ``resolve_run(config)`` when the caller already has it. When the run's
     record already exists it is returned as it is (``existing: True``) and nothing is trained,
     unless ``config.overwrite``: then the old record is kept under ``runs/replaced/``.
+    ``progress``: bars and status lines on stderr; by default on in a terminal or a notebook,
+    off elsewhere (a caller's :func:`dbench.progress.quiet` silences them whatever it says).
     """
-    with quiet(not config.show_progress):
+    if progress is None:  # RunConfig(show_progress=...) still counts for one release
+        legacy = getattr(config, "_show_progress", None)
+        progress = interactive() if legacy is None else legacy
+    with quiet(not progress):
         return _run_one(config, report, resolved)
 
 
@@ -79,7 +88,6 @@ def _existing(config: RunConfig, run: ResolvedRun, results_dir: Path) -> RunReco
             wanted,
             {name: config.metric_kwargs.get(name, {}) for name in wanted},
             data_dir=config.data_dir,
-            show_progress=config.show_progress,
             missing_state=(
                 f"run {run.run_id} exists but lacks {', '.join(wanted)} and its model state "
                 "is not here to score them on; --overwrite trains it again"
@@ -119,7 +127,8 @@ def _train(
         if isinstance(exc, KeyboardInterrupt):  # tell the CLI exactly what --resume has
             exc.dbench_checkpoint = str(workdir / "checkpoint.pt") if kept else None
         raise
-    given = {k: v for k, v in config.to_dict().items() if k not in MACHINE_FIELDS}
+    # asdict, not to_dict: records keep metric settings by metric (config.metric_kwargs)
+    given = {k: v for k, v in asdict(config).items() if k not in MACHINE_FIELDS}
     record = build(
         run_id=run.run_id,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -205,16 +214,12 @@ def _fit_and_score(config: RunConfig, run: ResolvedRun, device: str, workdir, re
         budget=run.budget,
         workdir=workdir,
         resume=config.resume,
-        show_progress=config.show_progress,
         report=report or (lambda **_: None),
     )
-    if config.show_progress:
-        print(
-            f"fitting {config.model} on {config.dataset} ({run.dataset_info.get('source')}), "
-            f"seed {config.seed}, device {device}",
-            file=sys.stderr,
-            flush=True,
-        )
+    status(
+        f"fitting {config.model} on {config.dataset} ({run.dataset_info.get('source')}), "
+        f"seed {config.seed}, device {device}"
+    )
     fit_start = time.perf_counter()
     run.model.fit(run.sim, stream_rng(config.seed, "fit"), ctx)
     fit_seconds = time.perf_counter() - fit_start
@@ -228,7 +233,6 @@ def _fit_and_score(config: RunConfig, run: ResolvedRun, device: str, workdir, re
         run.specs,
         config.metric_kwargs,
         config.seed,
-        show_progress=config.show_progress,
     )
     return fit_seconds, scored
 

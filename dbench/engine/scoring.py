@@ -14,8 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbench.engine.resolve import stream_rng
+from dbench.progress import _QUIET
 from dbench.registry import METRICS
 from dbench.representation import Representation
+
+
+def status(line: str) -> None:
+    """A status line on stderr ("fitting ...", "scoring mig"), off under the same switch as
+    the progress bars (:func:`dbench.progress.quiet`)."""
+    # dbench.progress has no public reader of its switch yet; this is the one place it is read
+    if not _QUIET.get():
+        print(line, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -33,15 +42,14 @@ def score_all(
     metric_kwargs: Mapping[str, Mapping[str, Any]],
     seed: int,
     *,
-    show_progress: bool = False,
     batch_size: int = 1024,
 ) -> Scored:
-    """Score ``specs`` on ``encode``'s representation of ``sim``; each metric its own stream."""
-    rep = Representation(sim, encode, batch_size=batch_size, show_progress=show_progress)
+    """Score ``specs`` on ``encode``'s representation of ``sim``; each metric its own stream.
+    Progress (bars, status lines) follows :func:`dbench.progress.quiet`."""
+    rep = Representation(sim, encode, batch_size=batch_size)
     out = Scored()
     for name, spec in specs.items():
-        if show_progress:
-            print(f"scoring {name}", file=sys.stderr, flush=True)
+        status(f"scoring {name}")
         settings = dict(metric_kwargs.get(name, {}))
         t0 = time.perf_counter()
         out.scores[name] = spec(sim, rep, stream_rng(seed, f"metric:{name}"), **settings)

@@ -6,7 +6,7 @@ Layout under the results root::
     artifacts/<run_id>/         the trained model's state and training checkpoints
 
 Records are input like any other file: :func:`validate_record` checks the structure of every
-record read (the one place that does), run ids must match :data:`dbench.checks.SAFE_NAME`
+record read (the one place that does), run ids must match :data:`dbench.checks.RUN_ID`
 (no separators, no ``..``), and every path derived from a record is resolved under its root.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dbench.atomic import write_text
-from dbench.checks import is_safe_name
+from dbench.checks import RUN_ID
 from dbench.engine.record import problem, strict_json
 from dbench.errors import UserError
 
@@ -26,8 +26,8 @@ RunRecord = dict[str, Any]
 
 
 def check_run_id(run_id: Any) -> str:
-    if not is_safe_name(run_id):
-        raise UserError(f"invalid run id {run_id!r} (letters, digits, '_', '.', '=', '-' only)")
+    if not RUN_ID.accepts(run_id):
+        raise UserError(f"invalid run id {run_id!r} ({RUN_ID.words})")
     return run_id
 
 
@@ -140,8 +140,7 @@ def find_record(results_dir: Path, run: str) -> RunRecord:
         if not path.is_file():
             raise UserError(f"no run record {run}")
         return read_record(path)
-    if not is_safe_name(run):
-        raise UserError(f"invalid run id {run!r}")
+    check_run_id(run)
     matches = sorted(folder.glob(f"{run}*.json"))
     exact = [m for m in matches if m.stem == run]
     if exact:

@@ -190,7 +190,6 @@ def expand(
                     precision=precision,
                     data_dir=data_dir,
                     results_dir=results_dir,
-                    show_progress=False,
                 )
                 apply(config, settings, model=req.model, model_names=model_names)
                 label = _label(req.label or req.model, point, seed)
@@ -257,7 +256,7 @@ _PLAN_TYPES: dict[str, tuple[type, ...]] = {
     "model_kwargs": (dict,),
     "dataset_kwargs": (dict,),
     "metrics": (list, type(None)),
-    "metric_kwargs": (dict,),
+    "settings": (dict,),
     "seed": (int,),
     "budget": (dict,),
     "device": (str,),
@@ -266,20 +265,36 @@ _PLAN_TYPES: dict[str, tuple[type, ...]] = {
     "results_dir": (str, type(None)),
     "resume": (bool,),
     "overwrite": (bool,),
+}
+#: fields of plans written by 0.3 and before: ``metric_kwargs`` becomes ``settings``, and
+#: ``show_progress`` is dropped (a trial never prints progress: Ray workers have no terminal)
+_OLD_PLAN_TYPES: dict[str, tuple[type, ...]] = {
+    "metric_kwargs": (dict,),
     "show_progress": (bool,),
 }
 
 
 def _bad_field(run: dict[str, Any]) -> str | None:
     """The first field of a saved run that RunConfig lacks or that has the wrong JSON type."""
+    types = {**_PLAN_TYPES, **_OLD_PLAN_TYPES}
     for key, value in run.items():
-        if key not in _PLAN_TYPES or not isinstance(value, _PLAN_TYPES[key]):
+        if key not in types or not isinstance(value, types[key]):
             return key
     if any(not isinstance(m, str) for m in run.get("metrics") or []):
         return "metrics"
     if any(not isinstance(v, dict) for v in run.get("metric_kwargs", {}).values()):
         return "metric_kwargs"
     return None
+
+
+def _current_fields(run: dict[str, Any]) -> dict[str, Any]:
+    """A saved run in today's RunConfig keywords (an old plan's fields translated)."""
+    by_metric = run.get("metric_kwargs", {})
+    flat = {f"{m}.{key}": v for m, values in by_metric.items() for key, v in values.items()}
+    current = {k: v for k, v in run.items() if k not in _OLD_PLAN_TYPES}
+    if flat:
+        current["settings"] = {**flat, **current.get("settings", {})}
+    return current
 
 
 def plans_to_json(plans: list[TrialPlan]) -> list[dict[str, Any]]:
@@ -291,8 +306,8 @@ def plans_from_json(items: Any, where: str) -> list[TrialPlan]:
     """The trials :func:`plans_to_json` wrote, checked as a new sweep's are.
 
     The plan lives in the results folder, which is untrusted: every field is type-checked,
-    unknown fields are refused, a run never overwrites or prints progress, and every
-    configuration goes through :func:`check_plans`. ``where`` names the file in errors.
+    unknown fields are refused (those of older plans are translated), a run never overwrites,
+    and every configuration goes through :func:`check_plans`. ``where`` names the file in errors.
     """
     if not isinstance(items, list) or not items:
         raise UserError(f"sweep plan {where}: no trials")
@@ -305,7 +320,7 @@ def plans_from_json(items: Any, where: str) -> list[TrialPlan]:
         bad = _bad_field(run)
         if bad is not None:
             raise UserError(f"sweep plan {where}: trial {n} has a bad field {bad[:80]!r}")
-        run = {**run, "resume": False, "overwrite": False, "show_progress": False}
+        run = {**_current_fields(run), "resume": False, "overwrite": False}
         try:
             config = RunConfig(**run)
         except TypeError as exc:  # a missing model, an unknown budget field

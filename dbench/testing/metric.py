@@ -74,6 +74,8 @@ def check_metric(
     ``{"fast": True}`` (the metric's declared fast settings). Checks: ``declaration`` (a
     headline ``primary`` score, ``lower_is_better`` names, valid fast settings), ``applicable``
     (what the metric requires of ``sim``; skipped, with the rest, when it does not apply),
+    ``refuses_invalid`` (for every setting with a constraint, declared or implied by its default,
+    each value outside it is refused with a one-line :class:`UserError`, before any scoring),
     ``scores`` (a dict of finite floats holding ``primary`` and every ``lower_is_better``
     name), ``deterministic`` (same seed, same scores) and ``truth_beats_noise`` (the ground
     truth scores at least as well as noise on ``primary``, in its declared direction, up to
@@ -100,6 +102,7 @@ def check_metric(
 
     suite.check("load", load)
     suite.check("declaration", lambda: _declaration(state["spec"]), needs=["load"])
+    suite.check("refuses_invalid", lambda: _refuses_invalid(state["spec"]), needs=["load"])
     suite.check("applicable", applicable, needs=["load"])
     suite.check("scores", lambda: _scores(state, sim, settings, seed), needs=["applicable"])
     suite.check(
@@ -131,6 +134,27 @@ def _declaration(spec: Any) -> str:
     spec.check(dict(spec.fast))
     direction = "lower" if spec.primary in lower else "higher"
     return f"primary {spec.primary!r} ({direction} is better), version {spec.version!r}"
+
+
+def _refuses_invalid(spec: Any) -> str:
+    """Each setting's constraint read back (:meth:`MetricSpec.constraint`) and every value
+    outside it tried: the check a user's typo meets must refuse it in one line."""
+    from dbench.errors import UserError
+
+    tried = 0
+    for key in spec.parameters:
+        rule = spec.constraint(key)
+        for value in rule.outside() if rule is not None else ():
+            tried += 1
+            try:
+                spec.check({key: value})
+            except UserError as exc:
+                expect("\n" not in str(exc), f"{key}={value!r}: a message of several lines")
+                continue
+            raise AssertionError(f"{key}={value!r} was accepted; it must be {rule.words}")
+    if not tried:
+        raise NotApplicable("no setting declares or implies a constraint")
+    return f"{tried} values outside the settings' constraints refused"
 
 
 def _score(spec: Any, sim: Any, rep: Any, settings: dict[str, Any], seed: int) -> Any:

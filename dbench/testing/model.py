@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dbench.contracts import Budget, Decoder, FitContext, HasParams, Observations
+from dbench.progress import quiet
 from dbench.testing.results import CheckResult, NotApplicable, Suite, expect
 
 #: the tiny training budget of a model check: enough to run every part of a training loop
@@ -156,8 +157,9 @@ def _get_params(model: Any, factory: Callable[..., Any], rebuildable: bool) -> s
 def _fit(model: Any, sim: Any, budget: Budget, seed: int, device: str, workdir: Path) -> str:
     work = workdir / "fit"
     work.mkdir()
-    ctx = FitContext(device=device, budget=budget, workdir=work, show_progress=False)
-    fitted = model.fit(sim, np.random.default_rng(seed), ctx)
+    ctx = FitContext(device=device, budget=budget, workdir=work)
+    with quiet():  # a check prints no training bars
+        fitted = model.fit(sim, np.random.default_rng(seed), ctx)
     expect(
         fitted is model,
         f"fit returned {type(fitted).__name__}, not the model itself (fit returns self)",

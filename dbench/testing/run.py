@@ -63,14 +63,13 @@ def check_run(
                 model_kwargs=dict(model_kwargs or {}),
                 dataset_kwargs=dict(dataset_kwargs),
                 metrics=[metric],
-                metric_kwargs={metric: dict(metric_settings)},
+                settings={f"{metric}.{key}": v for key, v in metric_settings.items()},
                 seed=seed,
                 budget=budget,
                 device="cpu",
                 results_dir=str(root),
-                show_progress=False,
             )
-            state["record"] = run_one(config)
+            state["record"] = run_one(config, progress=False)
             return f"on {dataset} {dict(dataset_kwargs)}, scored by {metric}"
 
         suite.check("run_one", run)
