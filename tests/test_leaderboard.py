@@ -28,7 +28,7 @@ from dbench.reporting.runs import load_runs
 from dbench.reporting.tables import render
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {"higgins": {"num_train": 200, "num_eval": 100, "batch_size": 8}}
+TINY = {"higgins.num_train": 200, "higgins.num_eval": 100, "higgins.batch_size": 8}
 BLOBS = {"grid": 8}
 
 
@@ -43,8 +43,8 @@ def real_runs(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lb")
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(DATASETS._entries, "toy_squares", toy_entry())
-        common = dict(dataset="toy_squares", metrics=["higgins"], metric_kwargs=TINY,
-                      results_dir=str(out), show_progress=False)  # fmt: skip
+        common = dict(dataset="toy_squares", metrics=["higgins"], settings=TINY,
+                      results_dir=str(out))  # fmt: skip
         for seed in (0, 1, 2):
             run_one(RunConfig(model="oracle", seed=seed, **common))
         for seed in (0, 1):
@@ -127,8 +127,8 @@ def test_records_without_resolved_params_group_on_the_registered_defaults(tmp_pa
 
 def test_runs_on_blobs_of_another_width_never_average_together(tmp_path):
     """Dataset kwargs (resolved) and the data checksum are part of a configuration."""
-    common = dict(model="oracle", dataset="blobs", metrics=["higgins"], metric_kwargs=TINY,
-                  results_dir=str(tmp_path), show_progress=False)  # fmt: skip
+    common = dict(model="oracle", dataset="blobs", metrics=["higgins"], settings=TINY,
+                  results_dir=str(tmp_path))  # fmt: skip
     run_one(RunConfig(dataset_kwargs=dict(BLOBS), seed=0, **common))
     run_one(RunConfig(dataset_kwargs={**BLOBS, "sigma": 4}, seed=1, **common))
     run_one(RunConfig(dataset_kwargs={**BLOBS, "sigma": 3.0}, seed=2, **common))  # the default
