@@ -93,7 +93,7 @@ def build_report(
         section = {"title": table.title, "board": Markup(dataset_html(table, heading=False)),
                    "comparison": None, "figures": None, "per_run": None}  # fmt: skip
         if comparison is not None and rows["dataset"].iloc[0] in comparison.attrs["datasets"]:
-            section["comparison"] = _comparison_view(comparison)
+            section["comparison"] = _comparison_view(comparison, f"comparison-{table.slug}")
             placed = True
         if rank_by:
             data = runs[runs["_table"] == table.key]
@@ -159,14 +159,16 @@ def _comparison(runs: Any, meta: dict, compare: str) -> Any:
     return comparison(runs, meta, compare)
 
 
-def _comparison_view(table: Any) -> dict[str, Any]:
-    """The published table beside the measured scores, or the note saying why it cannot be."""
+def _comparison_view(table: Any, table_id: str) -> dict[str, Any]:
+    """The published table beside the measured scores (``table_id``: unique on the page, as
+    a dataset's sources each show it), or the note saying why it cannot be."""
     from dbench.reporting.published import comparison_caption, comparison_display
     from dbench.reporting.tables import html_table
 
     if not table.attrs["scored"]:
         return {"table": None, "note": table.attrs["note"]}
-    shown = html_table(comparison_display(table), comparison_caption(table), "comparison")
+    shown = html_table(comparison_display(table), comparison_caption(table), "comparison",
+                       table_id=table_id)  # fmt: skip
     return {"table": Markup(shown), "note": ""}
 
 
