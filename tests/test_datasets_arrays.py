@@ -188,3 +188,44 @@ def test_arrays_run_from_the_command_line(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "mig" in result.output
+
+
+# -- pairs for weak supervision: both members real rows ------------------------------------------
+
+
+def _existing(sim, v: np.ndarray) -> np.ndarray:
+    """Whether each factor vector is some row's (exactly, not a RowMatcher stand-in)."""
+    keys = set((sim.codes @ sim.matcher.strides).tolist())
+    return np.array([key in keys for key in (v @ sim.matcher.strides).tolist()])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, None])
+def test_pairs_from_labelled_data_are_rows_differing_in_exactly_k_factors(scattered, k):
+    v1, v2 = scattered.sample_pairs(400, k, np.random.default_rng(3))
+    assert _existing(scattered, v1).all() and _existing(scattered, v2).all()
+    count = (v1 != v2).sum(1)
+    if k is None:  # the paper's k = rnd: 1..d-1 of the d = 3 factors
+        assert set(count.tolist()) == {1, 2}
+    else:
+        assert (count == k).all()
+
+
+def test_pairs_too_rare_in_labelled_data_are_one_line():
+    rng = np.random.default_rng(0)
+    unique = from_arrays(rng.random((60, 8, 8)), rng.random((60, 2)), bins=60, min_rows=1)
+    with pytest.raises(UserError, match="too rare to draw pairs") as info:
+        unique.sample_pairs(8, 1, rng)  # every value of a factor is one row's: no partner
+    assert "\n" not in str(info.value)
+
+
+def test_ada_gvae_trains_on_labelled_data(scattered):
+    from dbench.contracts import Budget, FitContext
+    from dbench.registry import MODELS
+
+    model = MODELS.create("adagvae", latent_dim=3, arch="mlp", k=1)
+    model.fit(scattered, np.random.default_rng(0), FitContext(budget=Budget(3, 8)))
+    assert model.fit_info_["steps"] == 3
+    codes = Representation(scattered, model.encode)(
+        scattered.sample_factors(4, np.random.default_rng(1))
+    )
+    assert codes.shape == (4, 3) and np.isfinite(codes).all()

@@ -42,6 +42,7 @@ import numpy as np
 
 from dbench.checks import check_choice, check_positive_int
 from dbench.datasets.arrays_match import RowMatcher
+from dbench.datasets.arrays_pairs import PairDrawer
 from dbench.datasets.files import (
     MissingData,
     NpzMember,
@@ -175,6 +176,7 @@ class ArraysDataset:
         self.codes = np.stack(codes, 1)
         self._check_usable()
         self.matcher = RowMatcher(self.codes, self.factor_sizes)
+        self._pairs = PairDrawer(self.codes, self.matcher.strides, self.factor_names)
         self.has_nuisance = bool(self.matcher.cells < n)  # a factor vector with several rows
 
     def _check_usable(self) -> None:
@@ -213,6 +215,14 @@ class ArraysDataset:
             count = starts[values[i] + 1] - starts[values[i]]
             rows[i] = order[starts[values[i]] + np.floor(u[i] * count).astype(np.int64)]
         return self.codes[rows].copy()
+
+    def sample_pairs(
+        self, n: int, k: int | None, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs of rows' factor classes differing in exactly k factors, both real rows
+        (weak supervision; :class:`~dbench.datasets.arrays_pairs.PairDrawer`)."""
+        first, second = self._pairs.draw(n, k, rng)
+        return self.codes[first].copy(), self.codes[second].copy()
 
     def sample_nuisance(self, n: int, rng: np.random.Generator) -> np.ndarray | None:
         """u in [0, 1) per image, choosing among the rows that answer its factor vector."""
