@@ -9,6 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from dbench.models.precision import (  # noqa: F401 - the device is resolved with the precision
+    resolve_device,
+)
+
 
 def git_commit() -> str | None:
     try:
@@ -77,18 +81,3 @@ def environment(device: str, components: list[Any] = ()) -> dict[str, Any]:
     if device.startswith("cuda"):
         env["device_name"] = torch.cuda.get_device_name(device)
     return env
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> cuda when present else cpu; any other name must be usable here."""
-    import torch
-
-    from dbench.errors import UserError
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, ValueError, AssertionError) as exc:
-        raise UserError(f"device {device!r} is not usable here: {exc}") from None
-    return device

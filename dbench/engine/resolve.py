@@ -45,31 +45,22 @@ def make_dataset(name: str, kwargs: dict[str, Any], data_dir: str | None = None)
     return DATASETS.create(name, **kwargs)
 
 
-def training_precision(config: RunConfig, model: Any, sim: Any = None) -> str | None:
-    """The precision ``model`` will train (and encode) in on this machine, or None when it
+def training_choice(config: RunConfig, model: Any, sim: Any) -> Any:
+    """How ``model`` will train (and encode) on this machine, as a
+    :class:`dbench.models.precision.Choice` (asked, chosen, measured ratio), or None when it
     does not train with dbench's torch loop (PCA, ICA, the oracle, most plugins).
 
     ``auto`` on a CPU times a few training steps of ``model``'s architecture on ``sim``'s
     observation shape in fp32 and bf16, once per machine and architecture (cached;
     :func:`dbench.models.precision.choose_precision`): the run's identity depends on it, so
-    it is decided here, before the run is named, and the loop is handed the result. Without
-    ``sim`` the dataset is built again (cheap once its module is imported), only when a
-    measurement may be needed.
+    it is decided here, before the run is named, and the loop is handed the result.
     """
-    import torch
-
-    from dbench.engine.environment import resolve_device
-    from dbench.models.precision import choose_precision, cpu_supports_bf16
+    from dbench.models.precision import choose_precision, resolve_device
     from dbench.models.training import Trainable
 
     if not isinstance(model, Trainable):
         return None
-    device = resolve_device(config.device)
-    on_cpu = torch.device(device).type == "cpu"
-    measurable = config.precision == "auto" and on_cpu and cpu_supports_bf16()
-    if sim is None and measurable:
-        sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
-    return choose_precision(config.precision, device, model, sim).chosen
+    return choose_precision(config.precision, resolve_device(config.device), model, sim)
 
 
 def check_plugins(config: RunConfig, sim: Any, model: Any) -> None:
@@ -118,7 +109,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     metrics = list(config.metrics) if config.metrics is not None else default_metrics()
     model = check_config(config, metrics)  # every setting checked before any work
     if "device" in config.dataset_kwargs:  # a dataset asked to render on a device we lack
-        from dbench.engine.environment import resolve_device
+        from dbench.models.precision import resolve_device
 
         resolve_device(str(config.dataset_kwargs["device"]))
     sim = make_dataset(config.dataset, config.dataset_kwargs, config.data_dir)
@@ -128,14 +119,8 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         spec.check(config.metric_kwargs.get(name, {}), sim)
     budget = config.budget.resolved(getattr(model, "default_budget", Budget()))
     dataset_info = sim.describe()
-    precision = training_precision(config, model, sim)
-    choice = None
-    if precision is not None:  # the same decision, remembered by this process (no new timing)
-        from dbench.engine.environment import resolve_device
-        from dbench.models.precision import choose_precision
-
-        device = resolve_device(config.device)
-        choice = choose_precision(config.precision, device, model, sim).as_dict()
+    choice = training_choice(config, model, sim)  # None: not trained by the torch loop
+    precision = choice.chosen if choice else None
     identity = make_identity(
         dataset=config.dataset,
         dataset_kwargs=config.dataset_kwargs,
@@ -147,6 +132,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         precision=precision,
         revision=int(getattr(model, "revision", 1)),
     )
+    choice_info = choice.as_dict() if choice else None  # for the record
     return ResolvedRun(
-        config, sim, model, budget, metrics, specs, dataset_info, identity, precision, choice
+        config, sim, model, budget, metrics, specs, dataset_info, identity, precision, choice_info
     )

@@ -35,6 +35,7 @@ and no KL: the record's ``recon_loss``, ``kl_total`` and ``kl_per_dim`` are None
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,11 +45,10 @@ from torch import nn
 from dbench.checks import check_nonnegative_int, check_number, check_positive_int
 from dbench.contracts import Budget, FitContext, Observations, Simulator
 from dbench.errors import UserError
-from dbench.models.base import BaseModel
+from dbench.models.base import TorchModel
 from dbench.models.infogan_nets import Critic, Generator
 from dbench.models.nets import init_weights
 from dbench.models.precision import autocast
-from dbench.models.state import load_torch, save_torch
 from dbench.models.training import LoopSettings, Step, adam, fit
 
 #: sized for about 5 minutes of training on dSprites on a 2-core CPU: one step (a generator
@@ -57,7 +57,6 @@ from dbench.models.training import LoopSettings, Step, adam, fit
 DEFAULT_BUDGET = Budget(steps=600, batch_size=64)
 PRESETS = {"default": DEFAULT_BUDGET}
 BETAS = (0.5, 0.999)
-_FORMAT = "dbench-infogan/1"
 _ENCODE_CHUNK = 1024
 
 
@@ -86,7 +85,7 @@ def info_cat(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, index)
 
 
-class InfoGAN(BaseModel):
+class InfoGAN(TorchModel):
     """InfoGAN with continuous (and optionally categorical) codes; see the module docstring.
 
     ``n_cont`` continuous codes (5 for dSprites' five factors), ``n_cat`` values of the
@@ -99,6 +98,7 @@ class InfoGAN(BaseModel):
     presets = PRESETS
     #: nothing to evaluate after training (no reconstruction, no KL): one image, not 2048
     loop = LoopSettings(eval_sample=1)
+    state_format = "dbench-infogan/1"
 
     def __init__(
         self,
@@ -267,28 +267,10 @@ class InfoGAN(BaseModel):
         latent = self.latent(noise, codes, category if self.n_cat else None)
         return torch.sigmoid(self.generator_(latent).float()).cpu()
 
-    def save(self, path: Path) -> None:
-        state = {
-            "format": _FORMAT,
-            "obs_shape": list(self.obs_shape_),
-            "params": self.get_params(),
-            "modules": {k: m.state_dict() for k, m in self.state_modules().items()},
-            "fit_info": getattr(self, "fit_info_", {}),
-        }
-        save_torch(path, state)
+    # -- persistence (TorchModel saves state_modules' weights) --------------------------------
+    def rebuild_info(self) -> dict[str, Any]:
+        return {"obs_shape": list(self.obs_shape_)}
 
-    def load(self, path: Path) -> InfoGAN:
-        """Rebuild the nets from this model's kwargs and the saved observation shape."""
-        state = load_torch(path, _FORMAT, "cannot load model state from")
-        self.obs_shape_ = tuple(state["obs_shape"])
+    def rebuild(self, saved: dict[str, Any], path: Path) -> None:
+        self.obs_shape_ = tuple(saved["obs_shape"])
         self._build("cpu", None)
-        try:
-            for k, m in self.state_modules().items():
-                m.load_state_dict(state["modules"][k])
-        except (RuntimeError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise UserError(
-                f"{path} does not match {self!r} (saved with {state['params']}): {first}"
-            ) from None
-        self.fit_info_ = state["fit_info"]
-        return self

@@ -1,7 +1,10 @@
-"""Numeric precision of training and encoding: ``--precision fp32|bf16|auto``.
+"""Where and in what precision a run trains: ``--device`` and ``--precision``, in one place.
 
-``fp32`` and ``bf16`` force one. ``auto`` (the default) trains in bfloat16 autocast where
-that is faster on this machine, and in float32 elsewhere:
+``--device auto`` is CUDA when torch sees a GPU (in a sweep trial: when Ray gave the trial
+one), else the CPU; any other name must be usable here (:func:`resolve_device`).
+
+``--precision``: ``fp32`` and ``bf16`` force one. ``auto`` (the default) trains in bfloat16
+autocast where that is faster on this machine, and in float32 elsewhere:
 
 - CPU: decided by measurement, not by CPU name. Whether bf16 pays depends on more than the
   instruction set: AMX tiles (Intel Xeon 4th gen and later) and ``avx512_bf16`` (e.g. AMD EPYC
@@ -30,6 +33,9 @@ before summing), so it changes the arithmetic, not the model. A run's resolved p
 in its record (``training.precision``) and in its identity whenever it is not float32, so
 runs of different precisions never average together; fp32 run ids are the ones dbench gave
 before precision was an option.
+
+torch is imported inside the functions that use it: a :class:`~dbench.engine.config.RunConfig`
+checks ``--precision`` (:func:`check_choice`) without loading torch.
 """
 
 from __future__ import annotations
@@ -45,11 +51,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from dbench.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 #: what users may ask for
 CHOICES = ("auto", "fp32", "bf16")
@@ -75,8 +82,38 @@ def check_choice(precision: str) -> str:
     raise UserError(f"precision must be one of {', '.join(CHOICES)}; got {precision!r}")
 
 
+# -- the device ------------------------------------------------------------------------------
+def auto_device(has_gpu: bool | None = None) -> str:
+    """What ``--device auto`` means: ``cuda`` when there is a GPU, else ``cpu``. ``has_gpu``:
+    whether this process was given one (a sweep trial: only what Ray gave it, never any GPU
+    of the machine); None asks torch."""
+    if has_gpu is None:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    return "cuda" if has_gpu else "cpu"
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> :func:`auto_device`; any other name must be usable here (one clear line)."""
+    if device == "auto":
+        return auto_device()
+    import torch
+
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        # torch's first sentence: some backends answer with a page of dispatcher tables
+        why = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
+        raise UserError(f"device {device!r} is not usable here: {why}") from None
+    return device
+
+
+# -- the precision ---------------------------------------------------------------------------
 def cpu_has_bf16_units() -> bool:
     """True where oneDNN runs bf16 matmuls/convolutions on AMX tiles (not emulated)."""
+    import torch
+
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
     try:
         return bool(probe()) if probe is not None else False
@@ -87,6 +124,8 @@ def cpu_has_bf16_units() -> bool:
 def cpu_supports_bf16() -> bool:
     """True where oneDNN has bf16 kernels on this CPU (AVX-512 at least, possibly emulated):
     only there is a measurement worth its second."""
+    import torch
+
     probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     try:
         return cpu_has_bf16_units() or (bool(probe()) if probe is not None else False)
@@ -122,6 +161,8 @@ def choose_precision(precision: str, device: str, model: Any = None, sim: Any = 
     per process); without a model and a simulator there is nothing to time, and only AMX
     counts as bf16 hardware (the rule before measurement).
     """
+    import torch
+
     check_choice(precision)
     kind = torch.device(device).type
     if precision != "auto":
@@ -180,6 +221,8 @@ def cpu_name() -> str:
 def cache_key(model: Any, sim: Any) -> str:
     """What the measured ratio depends on: CPU, torch, model and architecture, observation
     shape, threads (not the hyperparameters that leave the nets' shapes alone)."""
+    import torch
+
     cls = type(model)
     parts = [
         cpu_name(),
@@ -245,17 +288,15 @@ class _ProbeStep:
     """The members of the training loop's ``Step`` a model's ``train_step`` uses, on one
     fixed batch (the data's values do not change the step's time)."""
 
-    def __init__(self, x: torch.Tensor, gen: torch.Generator, low: torch.dtype | None):
+    def __init__(self, x: torch.Tensor, gen: torch.Generator, precision: str):
         self.index, self.batch_size, self.gen, self.table = 0, len(x), gen, None
-        self._x, self._low = x, low
+        self._x, self._precision = x, precision
 
     def batch(self) -> torch.Tensor:
         return self._x
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self._low is None:
-            return contextlib.nullcontext()
-        return torch.autocast("cpu", dtype=self._low)
+        return autocast("cpu", self._precision)
 
     def optimise(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -279,6 +320,8 @@ def measure_speedup(model: Any, sim: Any) -> float:
     warm-up step of each, then up to :data:`PROBE_ROUNDS` rounds of one fp32 and one bf16
     step (alternating, so background load hits both alike), the median of the rounds' ratios.
     The global RNG is left as it was."""
+    import torch
+
     shape = tuple(int(s) for s in sim.observation_shape)
     with torch.random.fork_rng(devices=[]):
         gen = torch.Generator().manual_seed(0)
@@ -286,21 +329,23 @@ def measure_speedup(model: Any, sim: Any) -> float:
         probe.setup(sim, torch.device("cpu"), gen)
         fmt = torch.channels_last if len(shape) == 3 else torch.contiguous_format
         x = torch.rand((PROBE_BATCH, *shape), generator=gen).contiguous(memory_format=fmt)
-        steps = {low: _ProbeStep(x, gen, low) for low in (None, torch.bfloat16)}
+        steps = {p: _ProbeStep(x, gen, p) for p in (FLOAT32, BFLOAT16)}
 
-        def seconds(low: torch.dtype | None) -> float:
+        def seconds(precision: str) -> float:
             start = time.perf_counter()
-            probe.train_step(steps[low])
+            probe.train_step(steps[precision])
             return time.perf_counter() - start
 
-        warm = seconds(None) + seconds(torch.bfloat16)  # oneDNN builds its kernels here
+        warm = seconds(FLOAT32) + seconds(BFLOAT16)  # oneDNN builds its kernels here
         rounds = max(3, min(PROBE_ROUNDS, int(PROBE_SECONDS / max(warm, 1e-6))))
-        ratios = [seconds(None) / seconds(torch.bfloat16) for _ in range(rounds)]
+        ratios = [seconds(FLOAT32) / seconds(BFLOAT16) for _ in range(rounds)]
     return float(statistics.median(ratios))
 
 
 def dtype(precision: str | None) -> torch.dtype | None:
     """The autocast dtype of a resolved precision; None for float32 (no autocast)."""
+    import torch
+
     return {BFLOAT16: torch.bfloat16, FLOAT16: torch.float16}.get(precision or FLOAT32)
 
 
@@ -311,7 +356,18 @@ def autocast(
 
     Encoders use it at inference with the precision the model trained in, and return float32.
     """
+    import torch
+
     low = dtype(precision)
     if low is None:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=low)
+
+
+def grad_scaler(device: str | torch.device, precision: str | None) -> torch.amp.GradScaler:
+    """The training loop's gradient scaler: enabled only for float16 (bfloat16 has float32's
+    exponent range, so its gradients need no loss scaling); a disabled one passes through."""
+    import torch
+
+    kind = torch.device(device).type
+    return torch.amp.GradScaler(kind, enabled=dtype(precision) == torch.float16)

@@ -149,3 +149,15 @@ def load_torch(path: Path, fmt: str | None, prefix: str) -> dict[str, Any]:
     if fmt is not None and (not isinstance(state, dict) or state.get("format") != fmt):
         raise UserError(f"{prefix} {path}: not a {fmt} file")
     return state
+
+
+def state_dicts(owners: dict[str, Any]) -> dict[str, Any]:
+    """The ``state_dict()`` of each named torch module or optimiser."""
+    return {name: owner.state_dict() for name, owner in owners.items()}
+
+
+def load_state_dicts(owners: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Load each saved ``state_dict`` into the module or optimiser of its name; a missing name
+    is a KeyError and a wrong shape torch's RuntimeError (callers make them one line)."""
+    for name, owner in owners.items():
+        owner.load_state_dict(saved[name])

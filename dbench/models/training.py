@@ -1,12 +1,10 @@
 """The one training loop every learned model of dbench uses.
 
-What it owns: the device; batches gathered on the device
-from the simulator's :class:`~dbench.datasets.base.CompactTable` with indices drawn from a
-seeded ``torch.Generator`` (no DataLoader, no per-batch Python collation); the precision
-(bf16 autocast where the hardware has bf16 matrix units, :mod:`dbench.models.precision`),
+What it owns: the device; batches gathered on the device (:mod:`dbench.models.batches`);
+the precision (bf16 autocast where it is faster, decided by :mod:`dbench.models.precision`),
 channels-last inputs and optionally ``torch.compile``; the progress bar and ``ctx.report``;
 atomic checkpoints (weights, optimisers, every RNG state, step) and exact resume; divergence
-detection; and the ``fit_info_`` summary.
+detection; and the ``fit_info_`` summary. One :class:`Trainer` does one fit (:func:`fit`).
 
 A model plugs in through :class:`Trainable`: it builds its nets and optimisers in ``setup``
 and performs one optimisation step in ``train_step`` using the :class:`Step` it is handed.
@@ -26,12 +24,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from dbench.contracts import Budget, CompactStorable, FitContext, Simulator
+from dbench.contracts import Budget, FitContext, Simulator
 from dbench.errors import UserError
+from dbench.models.batches import BatchSource
 from dbench.models.curves import CURVE_FILE, CurveLog
-from dbench.models.precision import choose_precision
+from dbench.models.precision import choose_precision, grad_scaler
 from dbench.models.precision import dtype as precision_dtype
-from dbench.models.state import load_torch, save_torch
+from dbench.models.state import load_state_dicts, load_torch, save_torch, state_dicts
 from dbench.progress import progress_bar
 
 CHECKPOINT = "checkpoint.pt"
@@ -75,41 +74,6 @@ class Trainable(Protocol):
         """``recon`` (M,) and ``kl`` (M, D) for a batch, in eval mode, no gradients."""
 
 
-class BatchSource:
-    """Training images on the device.
-
-    With a compact table: indices from ``gen`` on the device, ``index_select``, decode in place.
-    Without one (datasets with nuisance factors): ``sim.sim(sample_factors, sample_nuisance)``
-    per batch, drawn from the checkpointed numpy generator ``np_rng``.
-    """
-
-    def __init__(
-        self,
-        sim: Simulator,
-        device: torch.device,
-        gen: torch.Generator,
-        np_rng: np.random.Generator,
-        channels_last: bool,
-    ):
-        self.sim, self.device, self.gen, self.np_rng = sim, device, gen, np_rng
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        table = sim.compact_table(str(device)) if isinstance(sim, CompactStorable) else None
-        self.table = table
-        if table is not None and table.data.device != device:
-            self.table = type(table)(table.data.to(device), table.decode)
-
-    def __call__(self, n: int) -> torch.Tensor:
-        if self.table is not None:
-            data = self.table.data
-            idx = torch.randint(len(data), (n,), generator=self.gen, device=self.device)
-            x = self.table.decode(data.index_select(0, idx))
-        else:
-            v = self.sim.sample_factors(n, self.np_rng)
-            w = self.sim.sample_nuisance(n, self.np_rng)
-            x = self.sim.sim(v, w).to(self.device, non_blocking=True)
-        return x.float().contiguous(memory_format=self.memory_format)
-
-
 class Step:
     """What a model's ``train_step`` sees: the step index, batches, the RNG, autocast and an
     ``optimise`` that handles gradient scaling."""
@@ -142,13 +106,6 @@ class Step:
         self._scaler.step(optimizer)
 
 
-def _amp(device: torch.device, precision: str) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
-    """The autocast dtype (None: fp32) and a gradient scaler, enabled only for fp16 (bf16 has
-    fp32's exponent range, so its gradients need no loss scaling)."""
-    low = precision_dtype(precision)
-    return low, torch.amp.GradScaler(device.type, enabled=low == torch.float16)
-
-
 def _seeds(rng: np.random.Generator) -> dict[str, int]:
     names = ("init", "train", "eval", "numpy")
     seeds = rng.integers(0, 2**63 - 1, size=len(names))
@@ -160,12 +117,240 @@ def _write_atomic(obj: Any, path: Path) -> None:
     save_torch(path, obj, "checkpoint")
 
 
+def _finite(values: dict[str, float | list[float]]) -> list[str]:
+    """The names of the logged values that are NaN or infinite."""
+    return [k for k, v in values.items() if not all(map(math.isfinite, np.atleast_1d(v)))]
+
+
 def _finite_weights(model: Trainable) -> bool:
     return all(
         bool(torch.isfinite(p).all())
         for m in model.state_modules().values()
         for p in m.parameters()
     )
+
+
+class _Window:
+    """The logs of the steps since the last sync, summed on the device: reading a value
+    syncs the device, so the loop reads the averages once per window, not once per step."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps = 0
+        self.started = time.perf_counter()
+
+    def add(self, logs: dict[str, torch.Tensor]) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.detach().float().clone()
+        self.steps += 1
+
+    def means(self) -> dict[str, float | list[float]]:
+        """Each log's mean over the window (per-latent logs, such as kl_per_dim, are lists)."""
+        out: dict[str, float | list[float]] = {}
+        for k, v in self.sums.items():
+            mean = v / max(self.steps, 1)
+            out[k] = float(mean) if mean.ndim == 0 else [float(x) for x in mean]
+        return out
+
+    def restart(self) -> tuple[float, int]:
+        """(seconds, steps) of the window that ends now; the next one starts."""
+        now = time.perf_counter()
+        seconds, steps = now - self.started, self.steps
+        self.sums, self.steps, self.started = {}, 0, now
+        return seconds, steps
+
+
+class Trainer:
+    """One fit of one model: :meth:`run` trains for the context's budget and returns the loop's
+    part of ``fit_info_``.
+
+    Each :meth:`one_step` is a model update; every ``log_every`` steps (and whenever a
+    checkpoint or a report is due) :meth:`sync` checks for divergence and refreshes the shown
+    averages, then :meth:`checkpoint` and :meth:`report` write what is due. :meth:`resume`
+    restores a checkpoint (weights, optimisers, scaler, both generators, step), so a resumed
+    fit is bit-identical to an uninterrupted one; :meth:`final_stats` scores a fixed sample.
+    """
+
+    def __init__(
+        self,
+        model: Trainable,
+        sim: Simulator,
+        rng: np.random.Generator,
+        ctx: FitContext,
+        name: str,
+        default_budget: Budget | None,
+        params: dict[str, Any] | None,
+    ):
+        self.model, self.ctx, self.name = model, ctx, name
+        self.budget = ctx.budget.resolved(default_budget or Budget())
+        self.steps, self.batch_size = self.budget.steps or 0, self.budget.batch_size or 64
+        self.settings = model.loop
+        self.checkpoint_every = self.budget.checkpoint_every or self.settings.checkpoint_every
+        self.device = torch.device(ctx.device)
+        # the order of these draws is part of every run's randomness: keep it
+        self.seeds = _seeds(rng)
+        model.setup(sim, self.device, torch.Generator().manual_seed(self.seeds["init"]))
+        gen = torch.Generator(device=self.device).manual_seed(self.seeds["train"])
+        np_rng = np.random.default_rng(self.seeds["numpy"])
+        self.choice = choose_precision(ctx.precision, str(self.device), model, sim)  # auto:
+        self.precision = self.choice.chosen  # measured once per architecture, cached
+        self.scaler = grad_scaler(self.device, self.precision)
+        self.source = BatchSource.on_device(sim, self.device, gen, np_rng)
+        amp = (precision_dtype(self.precision), self.scaler)
+        self.step = Step(self.source, self.batch_size, gen, amp)
+        workdir = ctx.workdir
+        self.checkpoint_path = Path(workdir) / CHECKPOINT if workdir is not None else None
+        # what a checkpoint must match to be resumed (the checkpoint interval may change)
+        self.identity = {"name": name, "params": params or {},
+                         "budget": {"steps": self.budget.steps,
+                                    "batch_size": self.budget.batch_size}}  # fmt: skip
+        if self.precision != "float32":  # as in the run id: fp32 checkpoints keep theirs
+            self.identity["precision"] = self.precision
+        self.shown: dict[str, Any] = {}  # the latest averages: progress bar, curve, reports
+        self.train_seconds = 0.0
+        self.last_good = 0  # the step of the last checkpoint (written from finite states)
+
+    def run(self) -> dict[str, Any]:
+        start = self.resume()
+        self.last_good = start
+        self.window = _Window()
+        curve = CurveLog(self.ctx.workdir, start if self.ctx.resume else None)
+        # no bar inside dbench.progress.quiet (engine.run wraps training in it)
+        with progress_bar(f"train {self.name}", total=self.steps) as bar:
+            bar.advance(start)
+            for i in range(start, self.steps):
+                self.one_step(i)
+                done = i + 1
+                checkpoint_due = done % self.checkpoint_every == 0 or done == self.steps
+                report_due = done % self.settings.report_every == 0 or done == self.steps
+                if done % self.settings.log_every == 0 or checkpoint_due or report_due:
+                    n = self.sync(done)
+                    shown = ("loss", "kl", "images_per_s")
+                    bar.advance(n, **{k: self.shown[k] for k in shown if k in self.shown})
+                    if checkpoint_due:
+                        self.checkpoint(done)
+                    if report_due:
+                        self.report(done, curve)
+        curve.close()
+        return self.summary(start, curve)
+
+    def one_step(self, index: int) -> None:
+        self.step.index = index
+        logs = self.model.train_step(self.step)
+        self.scaler.update()
+        self.window.add(logs)
+
+    def sync(self, at: int) -> int:
+        """One device sync at step ``at``: stop on NaN/inf, refresh the shown averages;
+        returns the number of steps since the last sync."""
+        values = self.window.means()
+        bad = _finite(values)
+        if bad or not _finite_weights(self.model):
+            self._diverged(at, bad[0] if bad else None)
+        seconds, steps = self.window.restart()
+        self.train_seconds += seconds
+        if steps:
+            self.shown.update(values)
+            self.shown["images_per_s"] = steps * self.batch_size / max(seconds, 1e-9)
+        return steps
+
+    def _diverged(self, at: int, log: str | None) -> None:
+        path = self.checkpoint_path
+        kept = path is not None and path.exists()
+        where = f"; last good checkpoint (step {self.last_good}) kept in {path}" if kept else ""
+        raise TrainingDiverged(
+            f"training of {self.name} diverged between steps {at - self.window.steps} and "
+            f"{at}: {'the ' + log if log else 'a weight'} became NaN/inf "
+            f"(lr={getattr(self.model, 'lr', '?')}); try a lower lr or smaller loss weights{where}"
+        )
+
+    def checkpoint(self, at: int) -> None:
+        """Everything exact resume needs, written atomically (after :meth:`sync` found the
+        state finite, so a checkpoint is never of a diverged state)."""
+        if self.checkpoint_path is not None:
+            state = {
+                "format": _FORMAT,
+                "identity": self.identity,
+                "step": at,
+                "modules": state_dicts(self.model.state_modules()),
+                "optimizers": state_dicts(self.model.state_optimizers()),
+                "scaler": self.scaler.state_dict(),
+                "gen": self.source.gen.get_state(),
+                "np_rng": self.source.np_rng.bit_generator.state,
+            }
+            _write_atomic(state, self.checkpoint_path)
+        self.last_good = at
+
+    def resume(self) -> int:
+        """The step to start from: the checkpoint's when the context asks to resume and there
+        is one (its state restored), else 0."""
+        path = self.checkpoint_path
+        if not self.ctx.resume:
+            return 0
+        if path is None or not path.exists():
+            print(f"--resume: no checkpoint at {path}; starting from step 0", file=sys.stderr)
+            return 0
+        state = load_torch(path, None, "cannot resume from")
+        if not isinstance(state, dict) or state.get("format") != _FORMAT or (
+                state.get("identity") != self.identity):  # fmt: skip
+            raise UserError(f"cannot resume from {path}: it belongs to a different run")
+        try:  # a checkpoint of the right run but the wrong content (shapes, keys): one line
+            load_state_dicts(self.model.state_modules(), state["modules"])
+            load_state_dicts(self.model.state_optimizers(), state["optimizers"])
+            if state["scaler"]:
+                self.scaler.load_state_dict(state["scaler"])
+            self.source.gen.set_state(state["gen"])
+            self.source.np_rng.bit_generator.state = state["np_rng"]
+            return int(state["step"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise UserError(
+                f"cannot resume from {path}: its saved state does not fit this model "
+                f"({type(exc).__name__}: {first}); remove it to start again"
+            ) from None
+
+    def report(self, at: int, curve: CurveLog) -> None:
+        """The shown averages at step ``at``: a line of the training curve and ``ctx.report``."""
+        curve.write(at, self.shown)
+        self.ctx.report(step=at, **self.shown)
+
+    def summary(self, start: int, curve: CurveLog) -> dict[str, Any]:
+        """The loop's part of ``fit_info_``."""
+        trained = (self.steps - start) * self.batch_size
+        return {
+            "budget": self.budget.as_dict(),
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "resumed_from_step": start or None,
+            "checkpoint_every": self.checkpoint_every,
+            "images_per_s": trained / self.train_seconds if self.train_seconds else None,
+            "train_seconds": self.train_seconds,
+            "device": str(self.device),
+            "precision": self.precision,
+            "precision_choice": self.choice.as_dict(),  # engine.run puts resolve's (auto) here
+            "data_path": "compact_table" if self.source.table is not None else "sim",
+            "curve_file": CURVE_FILE if curve.path is not None else None,
+            **self.final_stats(),
+        }
+
+    def final_stats(self) -> dict[str, Any]:
+        """Reconstruction loss and KL per latent dimension over a fixed sample (same seed,
+        same images whatever the training did), so runs compare on equal footing."""
+        n = self.settings.eval_sample
+        source = self.source.reseeded(self.seeds["eval"])
+        recon, kl = [], []
+        for start in range(0, n, 512):
+            x = source(min(512, n - start))
+            out = self.model.evaluate(x, source.gen)
+            recon.append(out["recon"].float().cpu())
+            kl.append(out["kl"].float().cpu())
+        kl_dims = torch.cat(kl).mean(0)
+        return {
+            "recon_loss": float(torch.cat(recon).mean()),
+            "kl_total": float(kl_dims.sum()),
+            "kl_per_dim": [float(v) for v in kl_dims],
+            "eval_sample": n,
+        }
 
 
 def fit(
@@ -179,178 +364,7 @@ def fit(
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` for ``ctx.budget`` steps; returns the loop's part of ``fit_info_``."""
-    budget = ctx.budget.resolved(default_budget or Budget())
-    steps, batch_size = budget.steps or 0, budget.batch_size or 64
-    settings = model.loop
-    device = torch.device(ctx.device)
-    seeds = _seeds(rng)
-    model.setup(sim, device, torch.Generator().manual_seed(seeds["init"]))
-    gen = torch.Generator(device=device).manual_seed(seeds["train"])
-    np_rng = np.random.default_rng(seeds["numpy"])
-    choice = choose_precision(ctx.precision, str(device), model, sim)  # auto: measured, cached
-    precision = choice.chosen
-    amp = _amp(device, precision)
-    channels_last = len(getattr(sim, "observation_shape", ())) == 3
-    source = BatchSource(sim, device, gen, np_rng, channels_last)
-    step = Step(source, batch_size, gen, amp)
-    scaler = amp[1]
-
-    ckpt_path = Path(ctx.workdir) / CHECKPOINT if ctx.workdir is not None else None
-    # what the checkpoint must match to be resumed (the checkpoint interval may change)
-    identity = {"name": name, "params": params or {},
-                "budget": {"steps": budget.steps, "batch_size": budget.batch_size}}  # fmt: skip
-    checkpoint_every = budget.checkpoint_every or settings.checkpoint_every
-    if precision != "float32":  # as in the run id: fp32 checkpoints keep their identity
-        identity["precision"] = precision
-    start = 0
-    if ctx.resume and ckpt_path is not None and ckpt_path.exists():
-        start = _restore(ckpt_path, model, gen, np_rng, scaler, identity)
-    elif ctx.resume:
-        print(f"--resume: no checkpoint at {ckpt_path}; starting from step 0", file=sys.stderr)
-
-    def save_checkpoint(at: int) -> None:
-        if ckpt_path is None:
-            return
-        state = {
-            "format": _FORMAT,
-            "identity": identity,
-            "step": at,
-            "modules": {k: m.state_dict() for k, m in model.state_modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in model.state_optimizers().items()},
-            "scaler": scaler.state_dict(),
-            "gen": gen.get_state(),
-            "np_rng": np_rng.bit_generator.state,
-        }
-        _write_atomic(state, ckpt_path)
-
-    sums: dict[str, torch.Tensor] = {}
-    shown: dict[str, float] = {}
-    window_start, window_steps = time.perf_counter(), 0
-    train_seconds = 0.0
-    last_good = start
-
-    def sync(at: int) -> None:
-        """One device sync: check for divergence, refresh the shown averages."""
-        nonlocal window_start, window_steps, train_seconds, last_good
-        values = {}
-        for k, v in sums.items():  # per-latent logs (kl_per_dim) are vectors
-            mean = v / max(window_steps, 1)
-            values[k] = float(mean) if mean.ndim == 0 else [float(x) for x in mean]
-        bad = [
-            k
-            for k, v in values.items()
-            if not all(math.isfinite(x) for x in (v if isinstance(v, list) else [v]))
-        ]
-        if bad or not _finite_weights(model):
-            where = (
-                f"; last good checkpoint (step {last_good}) kept in {ckpt_path}"
-                if (ckpt_path is not None and ckpt_path.exists())
-                else ""
-            )
-            raise TrainingDiverged(
-                f"training of {name} diverged between steps {at - window_steps} and {at}: "
-                f"{'the ' + bad[0] if bad else 'a weight'} became NaN/inf "
-                f"(lr={getattr(model, 'lr', '?')}); try a lower lr or smaller loss weights{where}"
-            )
-        now = time.perf_counter()
-        seconds = now - window_start
-        train_seconds += seconds
-        if window_steps:
-            shown.update(values)
-            shown["images_per_s"] = window_steps * batch_size / max(seconds, 1e-9)
-        sums.clear()
-        window_start, window_steps = now, 0
-
-    curve = CurveLog(ctx.workdir, start if ctx.resume else None)
-    with progress_bar(f"train {name}", total=steps, enabled=ctx.show_progress) as bar:
-        bar.advance(start)
-        for i in range(start, steps):
-            step.index = i
-            logs = model.train_step(step)
-            scaler.update()
-            for k, v in logs.items():
-                sums[k] = sums[k] + v if k in sums else v.detach().float().clone()
-            window_steps += 1
-            done = i + 1
-            ckpt_due = done % checkpoint_every == 0 or done == steps
-            report_due = done % settings.report_every == 0 or done == steps
-            if done % settings.log_every == 0 or ckpt_due or report_due:
-                n = window_steps
-                sync(done)
-                fields = ("loss", "kl", "images_per_s")
-                bar.advance(n, **{k: shown[k] for k in fields if k in shown})
-                if ckpt_due:
-                    save_checkpoint(done)
-                    last_good = done
-                if report_due:
-                    curve.write(done, shown)
-                    ctx.report(step=done, **shown)
-    curve.close()
-
-    return {
-        "budget": budget.as_dict(),
-        "steps": steps,
-        "batch_size": batch_size,
-        "resumed_from_step": start if ctx.resume and start > 0 else None,
-        "checkpoint_every": checkpoint_every,
-        "images_per_s": (steps - start) * batch_size / train_seconds if train_seconds else None,
-        "train_seconds": train_seconds,
-        "device": str(device),
-        "precision": precision,
-        "precision_choice": choice.as_dict(),  # engine.run replaces it with resolve's (auto)
-        "data_path": "compact_table" if source.table is not None else "sim",
-        "curve_file": CURVE_FILE if curve.path is not None else None,
-        **_final_stats(model, source, seeds["eval"], settings.eval_sample),
-    }
-
-
-def _restore(
-    path: Path,
-    model: Trainable,
-    gen: torch.Generator,
-    np_rng: np.random.Generator,
-    scaler: torch.amp.GradScaler,
-    identity: dict[str, Any],
-) -> int:
-    state = load_torch(path, None, "cannot resume from")
-    if state.get("format") != _FORMAT or state.get("identity") != identity:
-        raise UserError(f"cannot resume from {path}: it belongs to a different run")
-    try:  # a checkpoint of the right run but the wrong content (shapes, keys): one line
-        for k, m in model.state_modules().items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in model.state_optimizers().items():
-            o.load_state_dict(state["optimizers"][k])
-        scaler.load_state_dict(state["scaler"]) if state["scaler"] else None
-        gen.set_state(state["gen"])
-        np_rng.bit_generator.state = state["np_rng"]
-        return int(state["step"])
-    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise UserError(
-            f"cannot resume from {path}: its saved state does not fit this model "
-            f"({type(exc).__name__}: {first}); remove it to start again"
-        ) from None
-
-
-def _final_stats(model: Trainable, source: BatchSource, seed: int, n: int) -> dict[str, Any]:
-    """Reconstruction loss and KL per latent dimension over a fixed sample (same seed, same
-    images whatever the training did), so runs compare on equal footing."""
-    gen = torch.Generator(device=source.device).manual_seed(seed)
-    eval_source = BatchSource.__new__(BatchSource)
-    vars(eval_source).update(vars(source), gen=gen, np_rng=np.random.default_rng(seed))
-    recon, kl = [], []
-    for start in range(0, n, 512):
-        x = eval_source(min(512, n - start))
-        out = model.evaluate(x, gen)
-        recon.append(out["recon"].float().cpu())
-        kl.append(out["kl"].float().cpu())
-    kl_dims = torch.cat(kl).mean(0)
-    return {
-        "recon_loss": float(torch.cat(recon).mean()),
-        "kl_total": float(kl_dims.sum()),
-        "kl_per_dim": [float(v) for v in kl_dims],
-        "eval_sample": n,
-    }
+    return Trainer(model, sim, rng, ctx, name, default_budget, params).run()
 
 
 def adam(params: Any, lr: float, **kwargs: Any) -> torch.optim.Adam:

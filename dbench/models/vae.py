@@ -34,10 +34,9 @@ from dbench.checks import check_choice, check_number, check_positive_int
 from dbench.contracts import Budget, FiniteGrid, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
-from dbench.models.base import BaseModel
+from dbench.models.base import TorchModel
 from dbench.models.nets import ARCHS, build_nets, init_weights
 from dbench.models.precision import autocast
-from dbench.models.state import load_torch, save_torch
 from dbench.models.training import LoopSettings, Step, adam, fit, maybe_compile
 
 DEFAULT_BUDGET = Budget(steps=15000, batch_size=64)
@@ -45,7 +44,6 @@ PAPER_BUDGET = Budget(steps=300_000, batch_size=64)
 PRESETS = {"default": DEFAULT_BUDGET, "paper": PAPER_BUDGET}
 DECODERS = ("auto", "bernoulli", "gaussian")
 _ENCODE_CHUNK = 1024
-_FORMAT = "dbench-vae/1"
 
 
 def _is_binary(sim: Simulator) -> bool:
@@ -60,7 +58,7 @@ def _is_binary(sim: Simulator) -> bool:
     return bool(((x == 0) | (x == 1)).all())
 
 
-class VAE(BaseModel):
+class VAE(TorchModel):
     """Variational autoencoder (Kingma & Welling 2014) with a beta-weighted KL term
     (Higgins et al. 2017, "beta-VAE", Eq. 4): ``recon(x) + beta * KL(q(z|x) || N(0, I))``,
     reconstruction summed over pixels, averaged over the batch. ``beta = 1`` is the plain VAE.
@@ -69,6 +67,7 @@ class VAE(BaseModel):
     default_budget = DEFAULT_BUDGET
     presets = PRESETS
     loop = LoopSettings()
+    state_format = "dbench-vae/1"
 
     def __init__(
         self,
@@ -228,35 +227,16 @@ class VAE(BaseModel):
         z = torch.as_tensor(z, dtype=torch.float32, device=torch.device(self.device_))
         return torch.sigmoid(self.decoder_(z).float()).cpu()
 
-    def save(self, path: Path) -> None:
-        state = {
-            "format": _FORMAT,
-            "obs_shape": list(self.obs_shape_),
-            "decoder_kind": self.decoder_kind_,
-            "params": {k: v for k, v in self.get_params().items()},
-            "modules": {k: m.state_dict() for k, m in self.state_modules().items()},
-            "fit_info": getattr(self, "fit_info_", {}),
-        }
-        save_torch(path, state)
+    # -- persistence (TorchModel saves state_modules' weights) ------------------------------
+    def rebuild_info(self) -> dict[str, Any]:
+        return {"obs_shape": list(self.obs_shape_), "decoder_kind": self.decoder_kind_}
 
-    def load(self, path: Path) -> VAE:
-        """Rebuild the nets from this model's kwargs and the saved observation shape."""
-        state = load_torch(path, _FORMAT, "cannot load model state from")
-        self.obs_shape_ = tuple(state["obs_shape"])
-        self.decoder_kind_ = state["decoder_kind"]
-        self._sizes_from(state, path)
+    def rebuild(self, saved: dict[str, Any], path: Path) -> None:
+        self.obs_shape_ = tuple(saved["obs_shape"])
+        self.decoder_kind_ = saved["decoder_kind"]
+        self._sizes_from(saved, path)
         self._build("cpu", None)
         self._extra_modules("cpu", None)
-        try:
-            for k, m in self.state_modules().items():
-                m.load_state_dict(state["modules"][k])
-        except (RuntimeError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise UserError(
-                f"{path} does not match {self!r} (saved with {state['params']}): {first}"
-            ) from None
-        self.fit_info_ = state["fit_info"]
-        return self
 
     def _sizes_from(self, state: dict[str, Any], path: Path) -> None:
         """Sizes a subclass learns in ``setup`` (DC-IGN's latent groups), from a saved state."""

@@ -41,9 +41,9 @@ def pin_threads(cpus: float) -> None:
 def trial_device(device: str, has_gpu: bool) -> str:
     """What a trial's ``device`` means: "auto" is only what Ray gave the trial (a GPU or none),
     never any GPU of the machine. The driver names runs the same way (their ids depend on it)."""
-    if device != "auto":
-        return device
-    return "cuda" if has_gpu else "cpu"
+    from dbench.models.precision import auto_device
+
+    return auto_device(has_gpu) if device == "auto" else device
 
 
 def existing_record(results_dir: Path, resolved: Any) -> dict | None:
