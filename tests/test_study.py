@@ -280,3 +280,22 @@ def test_write_study_refuses_an_unwritable_folder_in_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="cannot write the study"):
         write_study(study, tmp_path / "file" / "sub", "text", figures=False)
+
+
+def test_the_report_shows_the_study_where_several_methods_ran(tmp_path):
+    from dbench.reporting.html import build_report
+
+    records = [
+        record(f"{m}{s}", model=m, seed=s, kwargs=kw, scores={"higgins": {"eval_accuracy": v}})
+        for m, kw, v in (("betavae", {"beta": 4}, 0.2), ("factorvae", {"gamma": 10}, 0.8))
+        for s in range(3)
+    ]
+    root = tree(tmp_path / "two", records)
+    page = build_report(root, compare=None, per_run=0)
+    assert "<h2>Study: dSprites" in page and "2 methods" in page
+    # the variance table: all of the score's variance between the methods
+    assert '<td>Higgins score (eval accuracy)</td><td class="num">100%</td>' in page
+    assert "Study:" not in build_report(root, compare=None, per_run=0, study=False)
+
+    one = tree(tmp_path / "one", [r for r in records if r["model"] == "betavae"])
+    assert "Study:" not in build_report(one, compare=None, per_run=0)  # nothing to compare

@@ -276,11 +276,19 @@ def report(
             "every one with a saved model; 0: none).",
         ),
     ] = None,
+    study: Annotated[
+        bool,
+        typer.Option(
+            "--study/--no-study",
+            help="Also the study analyses (dbench study) of datasets whose runs compare two "
+            "or more methods.",
+        ),
+    ] = True,
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
 ) -> None:
     """One self-contained HTML page: per dataset its leaderboard, the published comparison and
-    figures."""
+    figures (and the study analyses where several methods were run)."""
     from dbench.paths import results_root
     from dbench.reporting.html import build_report
 
@@ -293,5 +301,6 @@ def report(
             compare=None if compare == "none" else compare,
             per_run=per_run,
             data_dir=data_dir,
+            study=study,
         )
     typer.echo(f"wrote {output}")

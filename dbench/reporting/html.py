@@ -46,12 +46,15 @@ def build_report(
     compare: str | None = "higgins2017",
     per_run: int | None = None,
     data_dir: str | None = None,
+    study: bool = True,
 ) -> str:
     """The report as HTML text (also written to ``out`` when given).
 
     Per-run figures are drawn for the best run of every configuration that has a model state
     (``per_run``: at most that many configurations per dataset; 0: none), and each
-    configuration left without them is named with the reason, one line each.
+    configuration left without them is named with the reason, one line each. With
+    ``study``, datasets whose runs compare two or more methods also get ``dbench study``'s
+    analyses (Locatello et al. 2019).
     """
     from dbench.reporting.aggregate import (
         aggregate,
@@ -80,6 +83,7 @@ def build_report(
         "sections": [],
         "unplaced": None,
         "compare": compare,
+        "studies": [],
     }
     if board.empty:
         return _finish(page, out)
@@ -103,7 +107,46 @@ def build_report(
         page["sections"].append(section)
     if comparison is not None and not placed:
         page["unplaced"] = comparison.attrs.get("note") or "no run matches the published table"
+    if study:
+        page["studies"] = _study_sections(results_dir, dataset)
     return _finish(page, out)
+
+
+#: captions of the study figures, by the file name ``dbench study`` gives them
+_STUDY_CAPTIONS = {
+    "correlation": "Rank correlation between the metrics' headline scores (their Fig. 3)",
+    "per_method": "Each headline score per method; dots are runs",
+    "representation_tc": "Total correlation of the mean and the sampled representation vs the "
+    "regularisation strength (their Fig. 1)",
+}
+
+
+def _study_sections(results_dir: str | os.PathLike, dataset: str | None) -> list[dict]:
+    """``dbench study``'s analyses for every dataset whose runs compare two or more methods:
+    its tables (the rows the Markdown summary prints), figures and the lines saying which
+    analyses the runs could not support."""
+    from dbench.reporting.study import run_study
+    from dbench.reporting.study_figures import study_figures
+    from dbench.reporting.study_text import blocks, heading
+
+    try:
+        with warnings.catch_warnings():  # the same skipped records: the report said so once
+            warnings.simplefilter("ignore")
+            studies = run_study(results_dir, dataset)
+    except UserError:  # no runs the study can use: the leaderboard above says what there is
+        return []
+    sections = []
+    for one in studies:
+        if one.frame["method"].nunique() < 2:
+            continue
+        figures = [
+            _figure(fig, _STUDY_CAPTIONS.get(name, f"Headline score vs the method's "
+                                             f"hyperparameter ({name[len('strength_'):]})"))
+            for name, fig in study_figures(one).items()
+        ]  # fmt: skip
+        sections.append({"title": heading(one).lstrip("# "), "blocks": blocks(one),
+                         "figures": figures, "notes": one.notes})  # fmt: skip
+    return sections
 
 
 def _finish(page: dict[str, Any], out: str | os.PathLike | None) -> str:

@@ -6,7 +6,7 @@ unsupervised model selection, and one line for each analysis the runs could not 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbench.reporting.labels import dataset_name, score_label
 
@@ -25,11 +25,21 @@ def _share(value: float) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{100 * value:.0f}%"
 
 
-def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> list[str]:
-    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+class Block(NamedTuple):
+    """One table of the summary, in words: the same rows feed the Markdown that ``dbench
+    study`` prints and the HTML of ``dbench report``'s study section."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    numeric_from: int = 1  # columns from here on are numbers (right-aligned)
+
+
+def _lines(block: Block) -> list[str]:
+    align = ["---" if i < block.numeric_from else "---:" for i in range(len(block.header))]
+    lines = ["| " + " | ".join(block.header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in block.rows]
+    return [block.caption, "", *lines]
 
 
 def _range(values: list[int]) -> str:
@@ -43,30 +53,30 @@ def heading(study: Any) -> str:
     return (
         f"### {dataset_name(study.dataset)} ({study.data}): {len(f):,} runs, "
         f"{f['method'].nunique()} methods, {len(seeds)} configurations, "
-        f"{_range(list(seeds))} seeds each"
+        f"{_range(list(seeds))} seed{'' if seeds.max() == 1 else 's'} each"
     )
 
 
-def correlation_lines(study: Any) -> list[str]:
+def correlation_block(study: Any) -> Block | None:
     corr = study.tables.get("correlation")
     if corr is None:
-        return []
+        return None
     scores = study.scores
     rho = {(a, b): r for a, b, r in zip(corr["a"], corr["b"], corr["rho"], strict=True)}
     n = [int(k) for a, b, k in zip(corr["a"], corr["b"], corr["n"], strict=True) if a != b]
     rows = [[short_name(a)] + [_number(rho[(a, b)]) for b in scores] for a in scores]
-    return [
+    return Block(
         f"Spearman rank correlation between the headline scores, over runs (n = {_range(n)} "
         "runs having both):",
-        "",
-        *_table(["", *[short_name(s) for s in scores]], rows),
-    ]
+        ["", *[short_name(s) for s in scores]],
+        rows,
+    )
 
 
-def variance_lines(study: Any) -> list[str]:
+def variance_block(study: Any) -> Block | None:
     var = study.tables.get("variance")
     if var is None:
-        return []
+        return None
     rows = [
         [
             score_label(r.score),
@@ -77,18 +87,18 @@ def variance_lines(study: Any) -> list[str]:
         ]  # fmt: skip
         for r in var.itertuples()
     ]
-    return [
+    return Block(
         "Share of each headline score's variance (nested sums of squares: between methods, "
         "between hyperparameter values within a method, between seeds of a configuration):",
-        "",
-        *_table(["score", "method", "hyperparameter", "seed", "runs"], rows),
-    ]
+        ["score", "method", "hyperparameter", "seed", "runs"],
+        rows,
+    )
 
 
-def selection_lines(study: Any) -> list[str]:
+def selection_block(study: Any) -> Block | None:
     table = study.tables.get("selection")
     if table is None:
-        return []
+        return None
     grouped = table.groupby(["selector", "target"], sort=True)
     rows = [
         [
@@ -100,12 +110,19 @@ def selection_lines(study: Any) -> list[str]:
         ]  # fmt: skip
         for (sel, target), part in grouped
     ]
-    return [
+    return Block(
         "Unsupervised model selection: per method, the hyperparameter value the selector ranks "
         "best; regret against the best value (mean over methods; 0 is the oracle):",
-        "",
-        *_table(["selector", "metric", "methods", "regret", "random pick regret"], rows, 2),
-    ]
+        ["selector", "metric", "methods", "regret", "random pick regret"],
+        rows,
+        2,
+    )
+
+
+def blocks(study: Any) -> list[Block]:
+    """The summary's tables that the study's runs support, in order."""
+    made = (correlation_block(study), variance_block(study), selection_block(study))
+    return [block for block in made if block is not None]
 
 
 def summary_markdown(studies: list[Any]) -> str:
@@ -113,10 +130,8 @@ def summary_markdown(studies: list[Any]) -> str:
     parts = []
     for study in studies:
         lines = [heading(study), ""]
-        for block in (correlation_lines, variance_lines, selection_lines):
-            text = block(study)
-            if text:
-                lines += [*text, ""]
+        for block in blocks(study):
+            lines += [*_lines(block), ""]
         lines += [f"- {note}" for note in study.notes]
         parts.append("\n".join(lines).rstrip() + "\n")
     return "\n".join(parts)
