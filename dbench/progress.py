@@ -22,6 +22,13 @@ def interactive() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)()) or "ipykernel" in sys.modules
 
 
+def status(line: str) -> None:
+    """A status line on stderr ("fitting ...", "scoring mig"), off under the same switch as
+    the progress bars (:func:`quiet`)."""
+    if not _QUIET.get():
+        print(line, file=sys.stderr, flush=True)
+
+
 @contextmanager
 def quiet(enabled: bool = True) -> Iterator[None]:
     """No progress bars inside the block when ``enabled``."""

@@ -97,7 +97,8 @@ def test_the_contract_kit_fails_a_metric_that_takes_a_value_outside_its_constrai
 def test_runconfig_takes_settings_as_evaluate_does_and_the_old_keyword_still_works():
     new = RunConfig(model="pca", settings={"higgins.num_train": 10, "mig.fast": True})
     with pytest.warns(DeprecationWarning, match="settings="):
-        old = RunConfig(model="pca", metric_kwargs={"higgins": {"num_train": 10}, "mig": {"fast": True}})  # fmt: skip
+        by_metric = {"higgins": {"num_train": 10}, "mig": {"fast": True}}
+        old = RunConfig(model="pca", metric_kwargs=by_metric)
     assert new == old and asdict(new) == asdict(old)  # the record's config is the same
     assert new.metric_kwargs == {"higgins": {"num_train": 10}, "mig": {"fast": True}}
     assert new.settings == {"higgins.num_train": 10, "mig.fast": True}
@@ -130,7 +131,8 @@ def test_evaluate_without_progress_prints_nothing_on_stderr(capsys, tmp_path):
 def test_run_no_progress_shows_no_bar_and_no_status(capsys, tmp_path):
     args = ["run", "--model", "betavae", "--dataset", "blobs", "--set", "dataset.grid=8",
             "--set", "latent_dim=2", "--steps", "2", "--batch-size", "8", "--metrics", "mig",
-            "--set", "mig.fast=true", "--device", "cpu", "--results-dir", str(tmp_path)]  # fmt: skip
+            "--set", "mig.fast=true", "--device", "cpu",
+            "--results-dir", str(tmp_path)]  # fmt: skip
     code, _, quiet_err = cli(capsys, *args, "--no-progress")
     assert code == 0, quiet_err
     assert "train betavae" not in quiet_err and "fitting" not in quiet_err

@@ -78,7 +78,9 @@ class RunConfig:
         self.resume, self.overwrite = resume, overwrite
         self.metric_kwargs = {}
         if metric_kwargs is not None:  # the spelling of 0.3 and before, kept for one release
-            _deprecated("metric_kwargs={'METRIC': {'key': value}}", "settings={'METRIC.key': value}")
+            _deprecated(
+                "metric_kwargs={'METRIC': {'key': value}}", "settings={'METRIC.key': value}"
+            )
             self.metric_kwargs = {name: dict(values) for name, values in metric_kwargs.items()}
         for name, values in by_metric(settings or {}).items():
             self.metric_kwargs[name] = {**self.metric_kwargs.get(name, {}), **values}
@@ -102,7 +104,9 @@ class RunConfig:
     @property
     def settings(self) -> dict[str, Any]:
         """The metric settings, flat (``{"higgins.num_train": 1000}``)."""
-        return {f"{m}.{k}": v for m, values in self.metric_kwargs.items() for k, v in values.items()}
+        return {
+            f"{m}.{k}": v for m, values in self.metric_kwargs.items() for k, v in values.items()
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as keywords that rebuild this config: ``RunConfig(**config.to_dict())``."""

@@ -19,7 +19,7 @@ from dbench.engine.environment import environment, resolve_device
 from dbench.engine.lock import run_lock
 from dbench.engine.record import MACHINE_FIELDS, build, portable_path
 from dbench.engine.resolve import ResolvedRun, resolve_run, stream_rng
-from dbench.engine.scoring import score_all, status
+from dbench.engine.scoring import score_all
 from dbench.engine.store import (
     RunRecord,
     artifacts_dir,
@@ -33,7 +33,7 @@ from dbench.engine.store import (
 from dbench.errors import UserError
 from dbench.models.curves import CURVE_FILE
 from dbench.paths import data_root, results_root
-from dbench.progress import interactive, quiet
+from dbench.progress import interactive, quiet, status
 from dbench.registry import MODELS
 
 

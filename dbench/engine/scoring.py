@@ -7,24 +7,15 @@ same shared :class:`~dbench.representation.Representation`.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dbench.engine.resolve import stream_rng
-from dbench.progress import _QUIET
+from dbench.progress import status
 from dbench.registry import METRICS
 from dbench.representation import Representation
-
-
-def status(line: str) -> None:
-    """A status line on stderr ("fitting ...", "scoring mig"), off under the same switch as
-    the progress bars (:func:`dbench.progress.quiet`)."""
-    # dbench.progress has no public reader of its switch yet; this is the one place it is read
-    if not _QUIET.get():
-        print(line, file=sys.stderr, flush=True)
 
 
 @dataclass
