@@ -6,7 +6,8 @@ Each measurement runs in its own child process (so no call profits from another'
 timed from just before the call to its end (imports excluded: the parse baseline imports
 nothing), with the child's peak resident memory (``resource.getrusage``). Rounds alternate
 parse / leaderboard / study so that a busy machine slows each alike; ``first`` calls run with
-no index file in the results root, ``repeated`` calls right after a call of the same command.
+no index file in the results root (``.index/records.json``), ``repeated`` calls right after a
+call of the same command (so with the index that call wrote).
 
     python benchmarks/study_scale.py                 # 12,600 records, 2 rounds
     python benchmarks/study_scale.py --seeds 5 --rounds 1   # 1,260 records, quick look
@@ -50,7 +51,8 @@ SCORES = {
     "downstream": [f"{p}_accuracy_{n}" for p in ("logreg", "gbt") for n in (10, 100, 1000, 10000)]
     + ["logreg_accuracy", "gbt_accuracy", "logreg_sample_efficiency", "gbt_sample_efficiency"],
 }  # fmt: skip
-INDEX_NAMES = (".index.json", "index.json", ".records-index.json")
+#: the record index (dbench/reporting/record_index.py), removed before each first call
+INDEX = Path(".index") / "records.json"
 
 
 def metric_meta() -> dict[str, dict]:
@@ -160,8 +162,7 @@ def measure(kind: str, root: Path, out: Path) -> dict:
 
 
 def drop_index(root: Path) -> None:
-    for name in INDEX_NAMES:
-        (root / name).unlink(missing_ok=True)
+    (root / INDEX).unlink(missing_ok=True)
 
 
 def main() -> None:

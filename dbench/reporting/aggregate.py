@@ -25,19 +25,19 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dbench.engine.store import RunRecord, iter_records
+from dbench.engine.store import RunRecord
 from dbench.errors import UserError
+from dbench.reporting import record_index
 from dbench.reporting.identity import key_text, metric_settings, model_defaults
 from dbench.reporting.labels import config_label
 from dbench.reporting.runs import (
     BASE,
     PRIVATE,
     RESERVED,
-    ROW_KEY,
     TAIL,
     param_column,
-    run_row,
     runs_frame,
+    summary_of,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,28 +53,16 @@ EMPTY_COLUMNS = ["rank", "dataset", "source", "model", "label", "steps", "batch_
 
 
 # -- loading ---------------------------------------------------------------------------------
-def load_records(results_dir: str | os.PathLike) -> tuple[list[RunRecord], list[str]]:
-    """Readable records and one message per skipped file (unreadable, or not a record)."""
-    records, skipped = iter_records(Path(results_dir))
-    usable = []
-    for record in records:
-        problem = _record_problem(record)
-        if problem:
-            skipped.append(f"run record {record.get('run_id', '?')}: {problem}")
-        else:
-            usable.append(record)
-    return usable, skipped
+def load_records(
+    results_dir: str | os.PathLike, model_defaults: bool = True
+) -> tuple[list[RunRecord], list[str]]:
+    """Usable records and one message per skipped file (unreadable, or not a record).
 
-
-def _record_problem(record: RunRecord) -> str | None:
-    """Why a parsed record cannot enter a table, or None (older optional fields may be absent)."""
-    # Structure is validated when records are read (engine.store.record_problem); this
-    # catches what only building a row reveals.
-    try:  # any other malformed block (a string where a mapping belongs)
-        record[ROW_KEY] = run_row(record)  # kept: the runs frame reuses it
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        return f"malformed record ({type(exc).__name__}: {exc})"
-    return None
+    Read through the record index (:mod:`dbench.reporting.record_index`): each record comes
+    with its summary (its row for the runs frame), and other fields are read from its file
+    when used. ``model_defaults``: also resolve the models' registered defaults, which the
+    leaderboard's labels need (a study does not)."""
+    return record_index.load(Path(results_dir), model_defaults=model_defaults)
 
 
 def warn_skipped(skipped: list[str]) -> None:
@@ -94,14 +82,12 @@ def metric_meta(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
     lower: dict[str, set[str]] = {}
     scores: dict[str, list[str]] = {}
     for record in records:
-        meta = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
-        for name, values in record["scores"].items():
+        for name, info in summary_of(record)["metrics"].items():
             names = scores.setdefault(name, [])
-            names.extend(s for s in values if s not in names)
-            info = meta.get(name) if isinstance(meta.get(name), dict) else {}
-            if info.get("primary"):
+            names.extend(s for s in info["scores"] if s not in names)
+            if info["primary"]:
                 primaries.setdefault(name, Counter())[info["primary"]] += 1
-            lower.setdefault(name, set()).update(info.get("lower_is_better") or ())
+            lower.setdefault(name, set()).update(info["lower_is_better"])
     out = {}
     for name, names in scores.items():
         primary = primaries[name].most_common(1)[0][0] if name in primaries else None
@@ -129,18 +115,19 @@ def filtered_runs(
     records: list[RunRecord], dataset: str | None, model: str | None, metric: str | None
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Runs frame of the records that pass the filters, and the meta of their metrics."""
+    rows = [summary_of(r)["row"] for r in records]  # row dataset, model: the config's
     records = [
         r
-        for r in records
-        if (dataset is None or r["config"]["dataset"] == dataset)
-        and (model is None or r["config"]["model"] == model)
+        for r, row in zip(records, rows, strict=True)
+        if (dataset is None or row["dataset"] == dataset)
+        and (model is None or row["model"] == model)
     ]
     meta = metric_meta(records)
     if metric is not None:
         if metric not in meta:
             scored = ", ".join(sorted(meta)) or "none"
             raise UserError(f"no run here was scored with metric {metric!r} (scored: {scored})")
-        records = [r for r in records if metric in r["scores"]]
+        records = [r for r in records if metric in summary_of(r)["metrics"]]
     frame = one_record_per_run(runs_frame(records))
     frame, meta = split_protocols(frame, meta)
     frame.attrs["metrics"] = meta
@@ -191,9 +178,12 @@ def split_protocols(
     if runs.empty:
         return runs, meta
     runs, meta = runs.copy(), dict(meta)
-    protos = [json.loads(p) for p in runs["_protocol"]]
+    # a study's runs share a few protocols: each distinct text is parsed and keyed once
+    texts = list(runs["_protocol"])
+    protos = {t: json.loads(t) for t in dict.fromkeys(texts)}
     for metric in sorted(meta):
-        keys = [key_text(p[metric]) if metric in p else None for p in protos]
+        kinds = {t: key_text(p[metric]) if metric in p else None for t, p in protos.items()}
+        keys = [kinds[t] for t in texts]
         counts = Counter(k for k in keys if k is not None)
         if len(counts) < 2:
             continue
@@ -208,10 +198,11 @@ def split_protocols(
                     runs[f"{alias}.{score}"] = runs[col].where(mask)
                     runs[col] = runs[col].where(~mask)
             meta[alias] = {**meta[metric], "protocol_of": metric}
-            for i in np.flatnonzero(mask):
-                protos[i][alias] = protos[i].pop(metric)
+            for t, p in protos.items():
+                if kinds[t] == kind:
+                    p[alias] = p.pop(metric)
     board_protocol = {}
-    for p in protos:
+    for p in protos.values():  # after the split, one protocol per name: order is moot
         board_protocol.update(p)
     runs["_protocol"] = key_text(board_protocol)  # one protocol per column, board-wide
     return runs, meta

@@ -36,9 +36,28 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: models' defaults (canonical JSON) read from a record index built by this same code
+#: (:mod:`dbench.reporting.record_index`): resolving them loads the models' modules (torch)
+_REMEMBERED: dict[str, str] = {}
+
+
 def model_defaults(model: str) -> dict[str, Any] | None:
     """The registered model's hyperparameters with no kwargs; None when it is not registered."""
+    if model in _REMEMBERED:
+        return json.loads(_REMEMBERED[model])
     return registered_params(model, {})
+
+
+def defaults_text(model: str) -> str:
+    """:func:`model_defaults` as canonical JSON (``null``: not registered)."""
+    return key_text(model_defaults(model))
+
+
+def remember_defaults(texts: dict[str, str]) -> None:
+    """Keep models' defaults (canonical JSON of a mapping, or ``null``) for this process."""
+    for model, text in texts.items():
+        if isinstance(json.loads(text), (dict, type(None))):
+            _REMEMBERED[model] = text
 
 
 def model_params(record: RunRecord) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,12 +48,13 @@ PRIVATE = [
     "_params", "_data", "_data_text", "_budget", "_protocol", "_factors", "_config", "_run"
 ]  # fmt: skip
 LONG = ["metric", "score", "value"]
-#: where ``aggregate.load_records`` keeps the row it built while vetting a record
-ROW_KEY = "\x00row"
+#: where ``aggregate.load_records`` keeps a record's summary (:func:`summarise`)
+SUMMARY_KEY = "\x00summary"
 #: names a hyperparameter column may not take (it becomes ``param_<name>``)
 RESERVED = frozenset(
     BASE + TAIL + ["rank", "n", "seeds", "run_ids", "label", "protocol", "budget", *LONG]
 )
+_SAMPLED_KEYS = ("kind", "mode", "which", "representation", "name")
 _VERSIONS = {
     "dbench_version": "dbench_version",
     "python_version": "python",
@@ -156,14 +158,85 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     row.update(
         _params=identity.key_text(params),
         _data=identity.key_text(data),
-        _data_text=data_text(data, identity.dataset_defaults(config["dataset"])),
+        _data_text=data_text(data, _data_defaults(config["dataset"], data["kwargs"])),
         _budget=identity.key_text(budget) if budget else "unknown",
-        _protocol=identity.key_text(identity.protocol(record)),
+        _protocol=_protocol_text(record),
         _config=ident.config_key,
         _run=ident.key,
         _factors=json.dumps(factors if isinstance(factors, list) else []),
     )
     return row
+
+
+def _data_defaults(dataset: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    # Only kwargs are compared with the defaults: with none (every built-in dataset of the
+    # studies) the dataset's module, and torch with it, is not loaded.
+    return identity.dataset_defaults(dataset) if kwargs else {}
+
+
+def _protocol_text(record: RunRecord) -> str:
+    """The canonical JSON of the record's metric protocols. A study's records share their
+    protocols, so the result is cached on what it is computed from (as JSON text): per
+    scored metric its version and settings, and the settings the config gave it."""
+    metrics = _mapping(record.get("metrics"))
+    given = _mapping(record["config"].get("metric_kwargs"))
+    parts = []
+    for name in sorted(record["scores"]):
+        info = _mapping(metrics.get(name))
+        parts.append([name, info.get("version"), info.get("resolved_settings"),
+                      "settings" in info, info.get("settings"), given.get(name)])  # fmt: skip
+    try:
+        basis = json.dumps(parts, sort_keys=True)
+    except (TypeError, ValueError):  # a value JSON cannot hold: no cache
+        return identity.key_text(identity.protocol(record))
+    return _cached_protocol(basis)
+
+
+@lru_cache(maxsize=256)
+def _cached_protocol(basis: str) -> str:
+    metrics, given = {}, {}
+    for name, version, resolved, has_settings, settings, kwargs in json.loads(basis):
+        metrics[name] = {"version": version, "resolved_settings": resolved}
+        if has_settings:  # present, even as null, it is what counts (not the config's)
+            metrics[name]["settings"] = settings
+        given[name] = kwargs
+    record = {"scores": dict.fromkeys(metrics), "metrics": metrics,
+              "config": {"metric_kwargs": given}}  # fmt: skip
+    return identity.key_text(identity.protocol(record))
+
+
+def is_sampled(record: RunRecord) -> bool:
+    """Whether a record's scores were measured on the sampled (not the mean) representation
+    (its ``representation`` block says ``"sampled"``)."""
+    rep = record.get("representation")
+    if rep == "sampled":
+        return True
+    return isinstance(rep, dict) and any(rep.get(k) == "sampled" for k in _SAMPLED_KEYS)
+
+
+def record_metrics(record: RunRecord) -> dict[str, dict[str, Any]]:
+    """Per scored metric: its score names (in the record's order), and the headline score and
+    lower-is-better scores the record's ``metrics`` meta declares (None and [] if it does not)."""
+    meta = _mapping(record.get("metrics"))
+    out = {}
+    for name, values in record["scores"].items():
+        info = _mapping(meta.get(name))
+        out[name] = {"scores": list(values), "primary": info.get("primary") or None,
+                     "lower_is_better": list(info.get("lower_is_better") or ())}  # fmt: skip
+    return out
+
+
+def summarise(record: RunRecord) -> dict[str, Any]:
+    """What leaderboards and studies read of a record: its run id, its row
+    (:func:`run_row`), its metrics (:func:`record_metrics`) and whether it was scored on a
+    sampled representation. JSON-ready: the record index keeps it (NaN for missing numbers)."""
+    return {"run_id": record["run_id"], "row": run_row(record),
+            "metrics": record_metrics(record), "sampled": is_sampled(record)}  # fmt: skip
+
+
+def summary_of(record: RunRecord) -> dict[str, Any]:
+    """The summary ``aggregate.load_records`` kept with the record, or a new one."""
+    return record.get(SUMMARY_KEY) or summarise(record)
 
 
 def score_columns(frame: pd.DataFrame) -> list[str]:
@@ -175,7 +248,7 @@ def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Records as a runs frame with typed columns (the private key columns included)."""
     import pandas as pd
 
-    rows = [r.get(ROW_KEY) or run_row(r) for r in records]
+    rows = [summary_of(r)["row"] for r in records]
     frame = pd.DataFrame(rows)
     for col in BASE + TAIL + PRIVATE:
         if col not in frame:

@@ -34,7 +34,7 @@ from dbench.engine.store import RunRecord
 from dbench.errors import UserError
 from dbench.reporting.aggregate import filtered_runs, load_records, table_key, warn_skipped
 from dbench.reporting.labels import config_label
-from dbench.reporting.runs import runs_frame
+from dbench.reporting.runs import runs_frame, summary_of
 from dbench.reporting.study_stats import (
     MIN_RUNS,
     cross_correlations,
@@ -54,15 +54,14 @@ SELECTORS = {TC: True, "udr.udr": False, "recon_loss": True}
 #: metrics that are not supervised disentanglement scores (never a model-selection target)
 NOT_TARGETS = frozenset({"unsupervised", "udr", "downstream"})
 DOWNSTREAM = re.compile(r"downstream(#\d+)?\.(logreg|gbt)_accuracy_(100|10000)")
-_SAMPLED_KEYS = ("kind", "mode", "which", "representation", "name")
 
 
-def is_sampled(record: RunRecord) -> bool:
-    """Whether a record's scores were measured on the sampled (not the mean) representation."""
-    rep = record.get("representation")
-    if rep == "sampled":
-        return True
-    return isinstance(rep, dict) and any(rep.get(k) == "sampled" for k in _SAMPLED_KEYS)
+def _sampled(record: RunRecord) -> bool:
+    return summary_of(record)["sampled"]
+
+
+def _dataset(record: RunRecord) -> str:
+    return summary_of(record)["row"]["dataset"]
 
 
 @dataclass
@@ -296,18 +295,18 @@ def _representations(study: Study, sampled: pd.DataFrame | None) -> None:
 def run_study(results_dir: str | os.PathLike, dataset: str | None = None) -> list[Study]:
     """Every study of a results root (one dataset with ``dataset``), analysed."""
     root = Path(results_dir)
-    records, skipped = load_records(root)
+    records, skipped = load_records(root, model_defaults=False)  # no labels: no models loaded
     warn_skipped(skipped)
-    sampled = [r for r in records if is_sampled(r)]
-    means = [r for r in records if not is_sampled(r)]
-    if dataset is not None and not any(r["config"]["dataset"] == dataset for r in means):
-        recorded = sorted({r["config"]["dataset"] for r in means})
+    sampled = [r for r in records if _sampled(r)]
+    means = [r for r in records if not _sampled(r)]
+    if dataset is not None and not any(_dataset(r) == dataset for r in means):
+        recorded = sorted({_dataset(r) for r in means})
         raise UserError(f"no runs of dataset {dataset!r} under {root / 'runs'} "
                         f"(recorded: {', '.join(recorded) or 'none'})")  # fmt: skip
     studies = build_studies(means, dataset)
     if not studies:
         raise UserError(f"no run records under {root / 'runs'}")
-    chosen = [r for r in sampled if dataset is None or r["config"]["dataset"] == dataset]
+    chosen = [r for r in sampled if dataset is None or _dataset(r) == dataset]
     extra = sampled_scores(chosen)
     return [analyse(s, extra) for s in studies]
 
