@@ -117,7 +117,7 @@ def _write_atomic(obj: Any, path: Path) -> None:
     save_torch(path, obj, "checkpoint")
 
 
-def _finite(values: dict[str, float | list[float]]) -> list[str]:
+def _not_finite(values: dict[str, float | list[float]]) -> list[str]:
     """The names of the logged values that are NaN or infinite."""
     return [k for k, v in values.items() if not all(map(math.isfinite, np.atleast_1d(v)))]
 
@@ -192,8 +192,10 @@ class Trainer:
         model.setup(sim, self.device, torch.Generator().manual_seed(self.seeds["init"]))
         gen = torch.Generator(device=self.device).manual_seed(self.seeds["train"])
         np_rng = np.random.default_rng(self.seeds["numpy"])
-        self.choice = choose_precision(ctx.precision, str(self.device), model, sim)  # auto:
-        self.precision = self.choice.chosen  # measured once per architecture, cached
+        # auto: measured once per machine and architecture (cached); engine.run hands over
+        # the precision resolve_run decided, so the run id and the training agree
+        self.choice = choose_precision(ctx.precision, str(self.device), model, sim)
+        self.precision = self.choice.chosen
         self.scaler = grad_scaler(self.device, self.precision)
         self.source = BatchSource.on_device(sim, self.device, gen, np_rng)
         amp = (precision_dtype(self.precision), self.scaler)
@@ -213,9 +215,9 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         start = self.resume()
         self.last_good = start
-        self.window = _Window()
+        self.window = _Window()  # the clock starts after setup and resume
         curve = CurveLog(self.ctx.workdir, start if self.ctx.resume else None)
-        # no bar inside dbench.progress.quiet (engine.run wraps training in it)
+        # the bar is off inside dbench.progress.quiet (engine.run sets it for --no-progress)
         with progress_bar(f"train {self.name}", total=self.steps) as bar:
             bar.advance(start)
             for i in range(start, self.steps):
@@ -244,7 +246,7 @@ class Trainer:
         """One device sync at step ``at``: stop on NaN/inf, refresh the shown averages;
         returns the number of steps since the last sync."""
         values = self.window.means()
-        bad = _finite(values)
+        bad = _not_finite(values)
         if bad or not _finite_weights(self.model):
             self._diverged(at, bad[0] if bad else None)
         seconds, steps = self.window.restart()
@@ -291,8 +293,8 @@ class Trainer:
             print(f"--resume: no checkpoint at {path}; starting from step 0", file=sys.stderr)
             return 0
         state = load_torch(path, None, "cannot resume from")
-        if not isinstance(state, dict) or state.get("format") != _FORMAT or (
-                state.get("identity") != self.identity):  # fmt: skip
+        ours = isinstance(state, dict) and state.get("format") == _FORMAT
+        if not ours or state.get("identity") != self.identity:
             raise UserError(f"cannot resume from {path}: it belongs to a different run")
         try:  # a checkpoint of the right run but the wrong content (shapes, keys): one line
             load_state_dicts(self.model.state_modules(), state["modules"])
