@@ -22,6 +22,14 @@ def score(
         list[str] | None,
         settings_option("METRIC.key=value, e.g. dci.fast=true or mig.num_bins=30."),
     ] = None,
+    representation: Annotated[
+        str,
+        typer.Option(
+            help="mean: the posterior mean, as every run is scored; sampled: one draw of "
+            "q(z|x) per image, into the sibling record RUN-sampled (dbench study compares "
+            "the two).",
+        ),
+    ] = "mean",
     results_dir: ResultsDir = None,
     data_dir: DataDir = None,
     progress: Progress = True,
@@ -43,7 +51,8 @@ def score(
     if unscored:
         raise UserError(f"--set {unscored[0]}.*: {unscored[0]!r} is not one of --metrics {names}")
     with quiet(not progress):  # --no-progress: the one switch, for everything below
-        record = rescore(results_root(results_dir), run, names, scoped.metrics, data_dir=data_dir)
+        record = rescore(results_root(results_dir), run, names, scoped.metrics,
+                         data_dir=data_dir, representation=representation)  # fmt: skip
     typer.echo(f"run {record['run_id']}")
     notes = {
         "reproduced": "reproduced exactly (same settings, identical scores)",

@@ -23,6 +23,11 @@ from dbench.engine.settings import check_metrics
 from dbench.engine.store import RunRecord, ensure_writable, find_record, write_record
 from dbench.errors import UserError
 
+#: what ``representation`` may name: the posterior mean (what every run scores) or a draw
+#: from the posterior (Locatello et al. 2019 score both; their Fig. 1 compares them)
+REPRESENTATIONS = ("mean", "sampled")
+SAMPLED_SUFFIX = "-sampled"
+
 
 def rescore(
     results_dir: str | Path,
@@ -32,19 +37,28 @@ def rescore(
     *,
     data_dir: str | None = None,
     missing_state: str | None = None,
+    representation: str = "mean",
 ) -> RunRecord:
     """Score ``metrics`` on the saved run ``run`` (id, unique prefix or record path).
 
     ``metric_kwargs`` maps a metric name to its settings; ``missing_state`` replaces the
-    error said when the run's model state is absent. Returns the updated record. Progress
-    follows :func:`dbench.progress.quiet`.
+    error said when the run's model state is absent. ``representation="sampled"`` scores
+    z ~ q(z|x) instead of its mean, into the run's sibling record ``<run id>-sampled`` (same
+    identity, so ``dbench study`` pairs the two; the leaderboard leaves it out). Returns the
+    updated record. Progress follows :func:`dbench.progress.quiet`.
     """
     results_dir = Path(results_dir)
     metric_kwargs = dict(metric_kwargs or {})
+    if representation not in REPRESENTATIONS:
+        raise UserError(f"representation must be one of {', '.join(REPRESENTATIONS)}; "
+                        f"got {representation!r}")  # fmt: skip
     if not metrics:
         raise UserError("rescore needs at least one metric name")
     specs = check_metrics(metrics, metric_kwargs)  # bad names or settings: before any work
     record = find_record(results_dir, run)
+    if record["run_id"].endswith(SAMPLED_SUFFIX):
+        raise UserError(f"{record['run_id']} holds sampled-representation scores; score the "
+                        f"run itself ({record['run_id'][: -len(SAMPLED_SUFFIX)]})")  # fmt: skip
     ensure_writable(results_dir)  # a read-only results folder: before any score is computed
     if missing_state is not None:
         try:
@@ -58,11 +72,47 @@ def rescore(
 
     started = time.perf_counter()
     seed = int(record["config"]["seed"])
-    scored = score_all(sim, model.encode, specs, metric_kwargs, seed)
+    encode = model.encode
+    if representation == "sampled":
+        encode = sampled_encoder(model, seed)
+        record = sampled_sibling(results_dir, record)
+    scored = score_all(sim, encode, specs, metric_kwargs, seed)
 
     updated, outcome = merged(record, specs, scored, time.perf_counter() - started)
     path = write_record(results_dir, updated)
     return {**updated, "path": str(path), "outcome": outcome}
+
+
+def sampled_encoder(model: Any, seed: int) -> Any:
+    """An encoder returning one draw z = mu + sigma * eps of the model's posterior q(z|x) per
+    image, eps from a generator seeded by the run's seed (the same draws on every rescore:
+    the shared representation asks for each observation once, in a seeded order)."""
+    import torch
+
+    if not callable(getattr(model, "encode_posterior", None)):
+        raise UserError(f"{type(model).__name__} has no posterior q(z|x) to sample; "
+                        "--representation sampled needs a model of the VAE family")  # fmt: skip
+    gen = torch.Generator().manual_seed(seed)
+
+    def encode(obs: Any) -> Any:
+        mu, logvar = model.encode_posterior(obs)
+        return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)
+
+    return encode
+
+
+def sampled_sibling(results_dir: Path, record: RunRecord) -> RunRecord:
+    """The record that holds ``record``'s sampled-representation scores: read when it exists,
+    else a copy of the run's record without its scores (what ran is the same run)."""
+    sibling_id = record["run_id"] + SAMPLED_SUFFIX
+    try:
+        return find_record(results_dir, sibling_id)
+    except UserError:
+        pass
+    keep = {k: v for k, v in record.items()
+            if k not in ("path", "existing", "outcome", "history", "rescored")}  # fmt: skip
+    return {**keep, "run_id": sibling_id, "scores": {}, "metrics": {}, "timings": {},
+            "representation": {"kind": "sampled", "of": record["run_id"]}}  # fmt: skip
 
 
 def missing_metrics(

@@ -145,6 +145,9 @@ def find_record(results_dir: Path, run: str) -> RunRecord:
     exact = [m for m in matches if m.stem == run]
     if exact:
         matches = exact
+    elif len(matches) > 1:  # a run and its sampled-representation sibling: the run
+        runs = [m for m in matches if not m.stem.endswith("-sampled")]
+        matches = runs if len(runs) == 1 else matches
     if len(matches) != 1:
         what = "no run" if not matches else f"{len(matches)} runs"
         raise UserError(f"{what} matching {run!r} under {folder}")

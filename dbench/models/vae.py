@@ -197,6 +197,13 @@ class VAE(TorchModel):
 
     @torch.inference_mode()
     def encode(self, obs: Observations) -> torch.Tensor:
+        """The mean of q(z|x): the representation every metric scores by default."""
+        return self.encode_posterior(obs)[0]
+
+    @torch.inference_mode()
+    def encode_posterior(self, obs: Observations) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log-variance) of q(z|x), each (n, latent_dim): what a sampled
+        representation draws from (``dbench score --representation sampled``)."""
         if not hasattr(self, "encoder_"):
             raise UserError(f"{self._name()} must be fitted or loaded before encoding")
         self.encoder_.eval()
@@ -209,10 +216,12 @@ class VAE(TorchModel):
             xb = x[start : start + _ENCODE_CHUNK].to(device, torch.float32)
             with autocast(device, precision):
                 h = self.encoder_(xb.contiguous(memory_format=fmt))
-            out.append(h[:, : self.latent_dim].float().cpu())
+            out.append(h[:, : 2 * self.latent_dim].float().cpu())
         if not out:
-            return torch.empty(0, self.latent_dim)
-        return torch.cat(out)
+            empty = torch.empty(0, self.latent_dim)
+            return empty, empty
+        h = torch.cat(out)
+        return h[:, : self.latent_dim], h[:, self.latent_dim :]
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
