@@ -299,3 +299,18 @@ def test_the_report_shows_the_study_where_several_methods_ran(tmp_path):
 
     one = tree(tmp_path / "one", [r for r in records if r["model"] == "betavae"])
     assert "Study:" not in build_report(one, compare=None, per_run=0)  # nothing to compare
+
+
+def test_a_log_strength_axis_is_labelled_with_the_values_swept(tmp_path):
+    """A log axis's default tick labels are mathtext, which dbench draws as plain text (record
+    values are never parsed): the ticks must be the swept values, written plainly."""
+    from dbench.reporting.study_figures import strength_figure
+
+    records = [record(f"c{c}s{s}", model="annealedvae", seed=s, kwargs={"c_max": c},
+                      scores={"higgins": {"eval_accuracy": 0.1 * i + 0.01 * s}})
+               for i, c in enumerate((5, 25, 100)) for s in (0, 1)]  # fmt: skip
+    study = only(run_study(tree(tmp_path, records)))
+    fig = strength_figure(study, "higgins.eval_accuracy")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["5", "25", "100"]

@@ -36,11 +36,16 @@ def correlation_figure(study: Any) -> Figure:
     names = [short_name(s) for s in study.scores]
     matrix = corr.pivot(index="a", columns="b", values="rho").loc[study.scores, study.scores]
     matrix.index, matrix.columns = names, names
-    size = 1.0 + 0.6 * len(names)
+    # room for the longest metric name on both axes (the x labels are slanted)
+    size = 1.0 + 0.6 * len(names) + 0.07 * max(len(n) for n in names)
     fig = new_figure(size + 1.5, size)
     ax = fig.add_subplot()
     seaborn().heatmap(matrix, ax=ax, vmin=-1, vmax=1, cmap="RdBu_r", annot=len(names) <= 14,
                       fmt=".2f", square=True, cbar_kws={"label": "Spearman ρ"})  # fmt: skip
+    ax.tick_params(axis="x", labelrotation=40)
+    ax.tick_params(axis="y", labelrotation=0)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     ax.set_title(f"{dataset_name(study.dataset)}: rank correlation between metrics")
     return fig
 
@@ -85,6 +90,10 @@ def strength_figure(study: Any, score: str) -> Figure:
         ax.plot(means.index, means.to_numpy(), color="C3", marker="o", markersize=3)
         if (part["value"] > 0).all() and part["value"].max() / part["value"].min() >= 20:
             ax.set_xscale("log")
+        values = sorted(part["value"].unique())
+        if len(values) <= 12:  # ticks at the values swept (a log axis's powers of ten would
+            ax.set_xticks(values, [f"{v:g}" for v in values])  # be mathtext, drawn as text)
+            ax.minorticks_off()
         ax.set_title(method, fontsize=9)
         ax.set_xlabel(param_label(str(part["strength"].iloc[0])))
         ax.set_ylabel(score_label(score) if i % cols == 0 else "")
