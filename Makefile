@@ -13,7 +13,7 @@ CONSTRAINTS := $(if $(filter 1,$(TORCH_CPU)),-c constraints-cpu.txt,)
 
 MAIN_JOB ?= run --model betavae --beta 4 --dataset dsprites
 
-.PHONY: setup demo test lint bench clean-venv
+.PHONY: setup demo test lint bench figures clean-venv
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ bench: setup
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/metric_speed.py
 	$(BIN)/python benchmarks/render_speed.py
+
+# the README's figures, from the committed study records
+figures: setup
+	DBENCH=$(BIN)/dbench bash docs/figures/regenerate.sh
 
 clean-venv:
 	rm -rf $(VENV)
