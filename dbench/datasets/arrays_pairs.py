@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dbench.datasets.base import pair_ks
 from dbench.errors import UserError
 
 
@@ -35,14 +36,7 @@ class PairDrawer:
         """(first, second) row indices, (n,) each, differing in exactly k factors; ``k=None``
         draws k per pair from 1..d-1 (the paper's "k = rnd")."""
         d = len(self.names)  # every factor varies (arrays refuses a constant one)
-        if k is None:
-            ks = rng.integers(1, max(d - 1, 1), endpoint=True, size=n)
-        else:
-            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-                raise ValueError(f"arrays: k must be an int or None; got {k!r}")
-            if not 1 <= k <= d:
-                raise ValueError(f"arrays: k must be in 1..{d} (factors that vary); got {k}")
-            ks = np.full(n, int(k), dtype=np.int64)
+        ks = pair_ks(n, k, d, rng, "arrays")
         ranks = np.argsort(np.argsort(rng.random((n, d)), axis=1), axis=1)
         chosen = ranks < ks[:, None]  # k factors per pair, uniformly without replacement
         masks = chosen @ (1 << np.arange(d))

@@ -31,6 +31,21 @@ class CompactTable:
     decode: Callable[[torch.Tensor], torch.Tensor]
 
 
+def pair_ks(n: int, k: int | None, d: int, rng: np.random.Generator, name: str) -> np.ndarray:
+    """(n,) how many of d varying factors each of n pairs changes: ``k``, or with ``k=None``
+    drawn per pair from 1..d-1 (Locatello et al. 2020's "k = rnd"; 1 when d = 1). Shared by
+    every :class:`~dbench.contracts.PairSampler` here, so grids and labelled data agree."""
+    if k is None:
+        ks = rng.integers(1, max(d - 1, 1), endpoint=True, size=n)
+    else:
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise ValueError(f"{name}: k must be an int or None; got {k!r}")
+        if not 1 <= k <= d:
+            raise ValueError(f"{name}: k must be in 1..{d} (factors that vary); got {k}")
+        ks = np.full(n, int(k), dtype=np.int64)
+    return ks
+
+
 class GridSimulator:
     """Base class: uniform factor sampling, grid indexing and argument checks.
 
@@ -79,14 +94,7 @@ class GridSimulator:
         d = len(varying)
         if d == 0:
             raise ValueError(f"{self.name}: no factor has more than one value: no pairs to draw")
-        if k is None:
-            ks = rng.integers(1, max(d - 1, 1), endpoint=True, size=n)
-        else:
-            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-                raise ValueError(f"{self.name}: k must be an int or None; got {k!r}")
-            if not 1 <= k <= d:
-                raise ValueError(f"{self.name}: k must be in 1..{d} (factors that vary); got {k}")
-            ks = np.full(n, int(k), dtype=np.int64)
+        ks = pair_ks(n, k, d, rng, self.name)
         v1 = self.check_factors(self.sample_factors(n, rng))
         keys = rng.random((n, d))
         chosen = np.argsort(np.argsort(keys, axis=1), axis=1) < ks[:, None]  # k random ranks
