@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,3 +246,99 @@ def check_number(name: str, value: Any, *, low: float = 0.0, strict: bool = Fals
 
 def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
     return Options(tuple(choices)).check(name, value)
+
+
+# -- more shapes of rule: either of two, optional, custom, lists; and a declaration's check ------
+@dataclass(frozen=True)
+class AnyOf(Constraint):
+    """One of the parts holds ("a positive integer or 'random'"); ``words`` says what that is."""
+
+    parts: tuple[Constraint, ...]
+    words: str
+
+    def accepts(self, value: Any) -> bool:
+        return any(part.accepts(value) for part in self.parts)
+
+    def outside(self) -> tuple[Any, ...]:
+        return tuple(v for part in self.parts for v in part.outside() if not self.accepts(v))
+
+
+@dataclass(frozen=True)
+class Maybe(Constraint):
+    """None (a setting left to a default rule, e.g. "anneal over the budget"), or a value
+    ``inner`` accepts; a refused value gets ``inner``'s words, as before None was allowed."""
+
+    inner: Constraint
+
+    def problem(self, value: Any) -> str | None:
+        return None if value is None else self.inner.problem(value)
+
+    def accepts(self, value: Any) -> bool:
+        return self.problem(value) is None
+
+    @property
+    def words(self) -> str:  # type: ignore[override]
+        return f"None or {self.inner.words}"
+
+    def outside(self) -> tuple[Any, ...]:
+        return tuple(v for v in self.inner.outside() if v is not None)
+
+
+@dataclass(frozen=True)
+class Rule(Constraint):
+    """A rule the other constraints do not state: ``test(value)`` decides, and a value it
+    cannot even test (``int(nan)``) is refused; ``bad`` lists values it refuses, for the kit."""
+
+    test: Callable[[Any], bool]
+    words: str
+    bad: tuple[Any, ...] = ()
+
+    def accepts(self, value: Any) -> bool:
+        try:
+            return bool(self.test(value))
+        except (TypeError, ValueError, OverflowError):
+            return False
+
+    def outside(self) -> tuple[Any, ...]:
+        return self.bad
+
+
+@dataclass(frozen=True)
+class ListOf(Constraint):
+    """A list of at least ``min_len`` items, each accepted by ``item`` (None: any item)."""
+
+    item: Constraint | None
+    words: str
+    min_len: int = 0
+
+    def accepts(self, value: Any) -> bool:
+        return (
+            isinstance(value, list)
+            and len(value) >= self.min_len
+            and (self.item is None or all(self.item.accepts(v) for v in value))
+        )
+
+    def outside(self) -> tuple[Any, ...]:
+        items = [[v] for v in (self.item.outside()[:1] if self.item is not None else ())]
+        return tuple(v for v in ("text", 3, [], *items) if not self.accepts(v))
+
+
+#: numbers most hyperparameters take (weights, rates)
+NONNEGATIVE_NUMBER = Interval(float, 0)
+POSITIVE_NUMBER = Interval(float, 0, closed="right")
+
+
+def check_declared(
+    constraints: Mapping[str, Constraint], values: Mapping[str, Any], label: str = ""
+) -> dict[str, Any]:
+    """``values`` checked by name against a component's declared ``constraints`` (a name
+    without one passes as given); messages name ``label`` first ("arrays bins must be ...").
+
+    Models and datasets declare ``constraints = {"beta": NONNEGATIVE_NUMBER, ...}`` as a class
+    attribute and their constructor calls this, so the contract kit (:mod:`dbench.testing`)
+    can read the same declaration back and try values outside it."""
+    prefix = f"{label} " if label else ""
+    return {
+        key: constraints[key].check(prefix + key, value) if key in constraints else value
+        for key, value in values.items()
+    }

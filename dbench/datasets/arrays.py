@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import check_choice, check_positive_int
+from dbench.checks import POSITIVE_INT, Options, check_declared
 from dbench.datasets.arrays_match import RowMatcher
 from dbench.datasets.arrays_pairs import PairDrawer
 from dbench.datasets.files import (
@@ -122,6 +122,7 @@ class ArraysDataset:
 
     name = "arrays"
     has_nuisance = True
+    constraints = {"bins": POSITIVE_INT, "binning": Options(BINNINGS), "min_rows": POSITIVE_INT}
 
     def __init__(
         self,
@@ -132,6 +133,9 @@ class ArraysDataset:
         device: str = "cpu",
         data_dir: str | None = None,
     ):
+        # checked before the file is looked for or read (it may be large)
+        settings = {"bins": bins, "binning": binning, "min_rows": min_rows}
+        check_declared(self.constraints, settings, self.name)
         if not path:
             raise MissingData(_HINT)
         file = Path(path)
@@ -146,9 +150,8 @@ class ArraysDataset:
 
     # -- construction --------------------------------------------------------------------------
     def _setup(self, images, factors, names, bins, binning, min_rows, device) -> None:
-        self.bins = check_positive_int("arrays bins", bins)
-        self.binning = check_choice("arrays binning", binning, BINNINGS)
-        self.min_rows = check_positive_int("arrays min_rows", min_rows)
+        settings = {"bins": bins, "binning": binning, "min_rows": min_rows}
+        vars(self).update(check_declared(self.constraints, settings, self.name))
         self.device = device
         self._images, self._layout, self._scale, self.binary = _image_layout(images)
         n = len(self._images)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from dbench.checks import AllOf, Rule, check_declared
 from dbench.datasets.rendered import RenderedGrid
-from dbench.errors import UserError
 
 RENDERER_VERSION = "blobs-gauss-v1"
 SIZE = 64
@@ -38,28 +38,42 @@ SIGMA_RANGE = (0.25, float(SIZE))
 MAX_GRID = 1024
 
 
+def _real(x: Any) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
+#: whole numbers (32.0 too, as before) in 2..MAX_GRID
+GRID = Rule(
+    lambda g: _real(g) and int(g) == g and 2 <= g <= MAX_GRID,
+    f"an integer in 2..{MAX_GRID}",
+    bad=("32", True, 1, 2.5, MAX_GRID + 1, float("nan")),
+)
+SIGMA = AllOf(
+    (
+        Rule(lambda s: _real(s) and s > 0, "> 0 pixels", bad=("3", True, 0, -1.0)),
+        # 1e-300 renders blank images, 1e300 identical ones
+        Rule(
+            lambda s: SIGMA_RANGE[0] <= s <= SIGMA_RANGE[1],
+            f"{SIGMA_RANGE[0]:g}..{SIGMA_RANGE[1]:g} pixels (narrower renders blank images, "
+            "wider the same image everywhere)",
+            bad=(0.1, 1e300),
+        ),
+    )
+)
+
+
 class Blobs(RenderedGrid):
     """One Gaussian blob; factors posX, posY (Burgess et al. 2018)."""
 
     name = "blobs"
     factor_names = ("posX", "posY")
     observation_shape = (1, SIZE, SIZE)
+    constraints = {"grid": GRID, "sigma": SIGMA}
 
     def __init__(
         self, grid: int = 32, sigma: float = 3.0, device: str = "cpu", data_dir: str | None = None
     ):
-        if isinstance(grid, bool) or not isinstance(grid, Real) or int(grid) != grid:
-            raise UserError(f"blobs: grid must be an integer in 2..{MAX_GRID}, got {grid!r}")
-        if not 2 <= grid <= MAX_GRID:
-            raise UserError(f"blobs: grid must be an integer in 2..{MAX_GRID}, got {grid!r}")
-        low, high = SIGMA_RANGE
-        if isinstance(sigma, bool) or not isinstance(sigma, Real) or not sigma > 0:
-            raise UserError(f"blobs: sigma must be > 0 pixels, got {sigma!r}")
-        if not low <= sigma <= high:  # 1e-300 renders blank images, 1e300 identical ones
-            raise UserError(
-                f"blobs: sigma must be {low:g}..{high:g} pixels (narrower renders blank images, "
-                f"wider the same image everywhere); got {sigma!r}"
-            )
+        check_declared(self.constraints, {"grid": grid, "sigma": sigma}, self.name)
         super().__init__(device=device, data_dir=data_dir)
         self.grid = int(grid)
         self.sigma = float(sigma)

@@ -67,6 +67,11 @@ class _DSpritesVariant(GridSimulator):
         self.base = DSprites(data_dir=data_dir, source=source, device=device)
         self.device = torch.device(device)
 
+    @property
+    def constraints(self) -> dict[str, Any]:
+        """dSprites' own: ``source`` is passed on to it, which checks it."""
+        return self.base.constraints
+
     def _nuisance_of(self, v: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import check_choice
+from dbench.checks import Options, check_declared
 from dbench.datasets.arrays import from_arrays
 from dbench.datasets.base import CompactTable
 from dbench.datasets.emnist_files import SIDE, SPLITS, find_files, idx_names, read_split, standin
@@ -73,6 +73,7 @@ class EMNISTLetters:
     #: factors label recorded images: fixing them does not fix an image (models that need to
     #: render chosen factor values, such as dcign, refuse such data)
     labelled = True
+    constraints = {"source": Options(SOURCES), "split": Options(SPLITS)}
 
     def __init__(
         self,
@@ -83,8 +84,8 @@ class EMNISTLetters:
         data_dir: str | None = None,
     ):
         self.letters_setting = _letters(letters)
-        check_choice("emnist_letters source", source, SOURCES)
-        self.split = check_choice("emnist_letters split", split, SPLITS)
+        check_declared(self.constraints, {"source": source, "split": split}, self.name)
+        self.split = split
         self.device = device
         self.data_dir = data_root(data_dir)
         found = find_files(self.data_dir, split) if source != "standin" else None

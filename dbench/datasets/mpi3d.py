@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import check_choice
+from dbench.checks import Options, check_declared
 from dbench.datasets.files import MissingData, NpzMember, npz_keys, npz_memmap, sha256_file_once
 from dbench.datasets.rendered import RenderedGrid
 from dbench.errors import UserError
@@ -81,6 +81,7 @@ class MPI3D(RenderedGrid):
     observation_shape = (3, 64, 64)
     has_nuisance = False
     stand_in = False
+    constraints = {"source": Options(("auto", "file"))}
 
     def __init__(
         self,
@@ -89,8 +90,7 @@ class MPI3D(RenderedGrid):
         device: str = "cpu",
         data_dir: str | None = None,
     ):
-        sources = ("auto", "procedural", "file") if self.stand_in else ("auto", "file")
-        check_choice(f"{self.name} source", source, sources)
+        check_declared(self.constraints, {"source": source}, self.name)
         super().__init__(device=device, data_dir=data_dir)
         self._images: Any = None  # uint8 (N, 64, 64, 3): a memmap or an array
         self._member: NpzMember | None = None  # a deflated member, inflated on first use
@@ -206,6 +206,7 @@ class MPI3DToy(MPI3D):
 
     name = "mpi3d_toy"
     stand_in = True
+    constraints = {"source": Options(("auto", "procedural", "file"))}
 
 
 class MPI3DRealistic(MPI3D):

@@ -10,9 +10,11 @@ modules' weights instead, one way (:class:`TorchModel`); torch is only loaded wh
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from dbench.checks import Constraint, check_declared
 from dbench.contracts import Budget
 from dbench.errors import UserError
 from dbench.models.state import (
@@ -27,6 +29,15 @@ from dbench.models.state import (
 
 class BaseModel:
     default_budget = Budget()
+    #: each hyperparameter's constraint (:mod:`dbench.checks`), by ``__init__`` keyword: the
+    #: constructor checks values with it (:meth:`set_checked`) and the contract kit tries
+    #: values outside it, so the rule is written once
+    constraints: ClassVar[Mapping[str, Constraint]] = {}
+
+    def set_checked(self, **values: Any) -> None:
+        """Store hyperparameters under their own names, each checked against its declared
+        constraint first (a bad value is a one-line UserError naming it)."""
+        vars(self).update(check_declared(self.constraints, values))
 
     def get_params(self) -> dict[str, Any]:
         names = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dbench.checks import check_positive_int
+from dbench.checks import POSITIVE_INT
 from dbench.contracts import FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models.base import BaseModel
@@ -43,9 +43,10 @@ class RawPixels(BaseModel):
 class _LinearBaseline(BaseModel):
     """A scikit-learn decomposition fitted on ``n_samples`` images drawn from the simulator."""
 
+    constraints = {"n_components": POSITIVE_INT, "n_samples": POSITIVE_INT}
+
     def __init__(self, n_components: int = 10, n_samples: int = 10_000):
-        self.n_components = check_positive_int("n_components", n_components)
-        self.n_samples = check_positive_int("n_samples", n_samples)
+        self.set_checked(n_components=n_components, n_samples=n_samples)
 
     def _estimator(self, seed: int):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -98,9 +99,11 @@ class PCAModel(_LinearBaseline):
 class ICAModel(_LinearBaseline):
     """Independent components (scikit-learn ``FastICA``), 10 by default."""
 
+    constraints = {**_LinearBaseline.constraints, "max_iter": POSITIVE_INT}
+
     def __init__(self, n_components: int = 10, n_samples: int = 10_000, max_iter: int = 400):
         super().__init__(n_components, n_samples)
-        self.max_iter = check_positive_int("max_iter", max_iter)
+        self.set_checked(max_iter=max_iter)
 
     def _estimator(self, seed: int):
         from sklearn.decomposition import FastICA

@@ -61,12 +61,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from dbench.checks import check_nonnegative_int, check_number, check_positive_int
+from dbench.checks import NONNEGATIVE_INT, NONNEGATIVE_NUMBER, POSITIVE_INT
 from dbench.contracts import Budget, FiniteGrid, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.training import Step
-from dbench.models.vae import VAE
+from dbench.models.vae import COMMON, VAE
 
 #: 5,000 steps, the budget of Table 1's VAE rows (the warm-up's plain VAE steps included);
 #: the earlier 1,800 steps without warm-up left all three Table 1 seeds on the plateau
@@ -145,6 +145,15 @@ class DCIGN(VAE):
     #: 3: warm-up until the KL passes ``warmup_kl``, 5,000 steps; 2: a fixed 500-step
     #: warm-up; 1: no warm-up, 1,800 steps. Part of the run id (RunIdentity.revision).
     revision = 3
+    constraints = {
+        "latents_per_factor": POSITIVE_INT,
+        "beta": NONNEGATIVE_NUMBER,
+        "invariance_weight": NONNEGATIVE_NUMBER,
+        "warmup_kl": NONNEGATIVE_NUMBER,
+        "warmup_steps": NONNEGATIVE_INT,
+        # latent_dim is no keyword here: it follows from the dataset
+        **{k: rule for k, rule in COMMON.items() if k != "latent_dim"},
+    }
 
     def __init__(
         self,
@@ -158,11 +167,13 @@ class DCIGN(VAE):
         lr: float = 5e-4,
         compile: bool | str = "auto",
     ):
-        self.latents_per_factor = check_positive_int("latents_per_factor", latents_per_factor)
-        self.beta = check_number("beta", beta)
-        self.invariance_weight = check_number("invariance_weight", invariance_weight)
-        self.warmup_kl = check_number("warmup_kl", warmup_kl)
-        self.warmup_steps = check_nonnegative_int("warmup_steps", warmup_steps)
+        self.set_checked(
+            latents_per_factor=latents_per_factor,
+            beta=beta,
+            invariance_weight=invariance_weight,
+            warmup_kl=warmup_kl,
+            warmup_steps=warmup_steps,
+        )
         # latent_dim follows from the dataset (one group per varying factor), set in setup
         self._common(1, arch, decoder, lr, compile)
 

@@ -42,7 +42,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dbench.checks import check_nonnegative_int, check_number, check_positive_int
+from dbench.checks import (
+    NONNEGATIVE_INT,
+    NONNEGATIVE_NUMBER,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    AnyOf,
+    Interval,
+)
 from dbench.contracts import Budget, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models.base import TorchModel
@@ -99,6 +106,19 @@ class InfoGAN(TorchModel):
     #: nothing to evaluate after training (no reconstruction, no KL): one image, not 2048
     loop = LoopSettings(eval_sample=1)
     state_format = "dbench-infogan/1"
+    constraints = {
+        "n_cont": POSITIVE_INT,
+        # one category would be a constant code
+        "n_cat": AnyOf(
+            (Interval(int, 0, 0), Interval(int, 2)), "0 (no categorical code) or an integer >= 2"
+        ),
+        "noise_dim": NONNEGATIVE_INT,
+        "lambda_cont": NONNEGATIVE_NUMBER,
+        "lambda_cat": NONNEGATIVE_NUMBER,
+        "lr_d": POSITIVE_NUMBER,
+        "lr_g": POSITIVE_NUMBER,
+        "channels": POSITIVE_INT,
+    }
 
     def __init__(
         self,
@@ -111,18 +131,16 @@ class InfoGAN(TorchModel):
         lr_g: float = 1e-3,
         channels: int = 32,
     ):
-        self.n_cont = check_positive_int("n_cont", n_cont)
-        if isinstance(n_cat, bool) or not isinstance(n_cat, int) or n_cat < 0 or n_cat == 1:
-            raise UserError(
-                f"n_cat must be 0 (no categorical code) or an integer >= 2; got {n_cat!r}"
-            )
-        self.n_cat = n_cat
-        self.noise_dim = check_nonnegative_int("noise_dim", noise_dim)
-        self.lambda_cont = check_number("lambda_cont", lambda_cont)
-        self.lambda_cat = check_number("lambda_cat", lambda_cat)
-        self.lr_d = check_number("lr_d", lr_d, strict=True)
-        self.lr_g = check_number("lr_g", lr_g, strict=True)
-        self.channels = check_positive_int("channels", channels)
+        self.set_checked(
+            n_cont=n_cont,
+            n_cat=n_cat,
+            noise_dim=noise_dim,
+            lambda_cont=lambda_cont,
+            lambda_cat=lambda_cat,
+            lr_d=lr_d,
+            lr_g=lr_g,
+            channels=channels,
+        )
 
     # -- nets -----------------------------------------------------------------------------------
     def _build(self, device: torch.device | str, gen: torch.Generator | None) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dbench.checks import check_choice, check_number, check_positive_int
+from dbench.checks import NONNEGATIVE_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, Options
 from dbench.contracts import Budget, FiniteGrid, FitContext, Observations, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
@@ -44,6 +44,14 @@ PAPER_BUDGET = Budget(steps=300_000, batch_size=64)
 PRESETS = {"default": DEFAULT_BUDGET, "paper": PAPER_BUDGET}
 DECODERS = ("auto", "bernoulli", "gaussian")
 _ENCODE_CHUNK = 1024
+#: the constraints of the kwargs every VAE shares (each model adds its own: ``constraints``)
+COMMON = {
+    "latent_dim": POSITIVE_INT,
+    "arch": Options(ARCHS),
+    "decoder": Options(DECODERS),
+    "lr": POSITIVE_NUMBER,
+    "compile": Options((True, False, "auto")),
+}
 
 
 def _is_binary(sim: Simulator) -> bool:
@@ -68,6 +76,7 @@ class VAE(TorchModel):
     presets = PRESETS
     loop = LoopSettings()
     state_format = "dbench-vae/1"
+    constraints = {"beta": NONNEGATIVE_NUMBER, **COMMON}
 
     def __init__(
         self,
@@ -78,15 +87,11 @@ class VAE(TorchModel):
         lr: float = 5e-4,
         compile: bool | str = "auto",
     ):
-        self.beta = check_number("beta", beta)
+        self.set_checked(beta=beta)
         self._common(latent_dim, arch, decoder, lr, compile)
 
     def _common(self, latent_dim: int, arch: str, decoder: str, lr: float, compile: Any) -> None:
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        self.arch = check_choice("arch", arch, ARCHS)
-        self.decoder = check_choice("decoder", decoder, DECODERS)
-        self.lr = check_number("lr", lr, strict=True)
-        self.compile = check_choice("compile", compile, (True, False, "auto"))
+        self.set_checked(latent_dim=latent_dim, arch=arch, decoder=decoder, lr=lr, compile=compile)
 
     # -- the objective: subclasses override these two -------------------------------------
     def kl_weight(self) -> float | None:

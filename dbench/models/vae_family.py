@@ -13,13 +13,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from dbench.checks import check_choice, check_number, check_positive_int
+from dbench.checks import (
+    NONNEGATIVE_NUMBER,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    Interval,
+    Maybe,
+    Options,
+)
 from dbench.contracts import Budget, FitContext, Simulator
-from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.nets import Discriminator, init_weights
 from dbench.models.training import Step
-from dbench.models.vae import VAE
+from dbench.models.vae import COMMON, VAE
 
 
 class BetaVAE(VAE):
@@ -56,6 +62,14 @@ class AnnealedVAE(VAE):
     (disentanglement_lib's ``iteration_threshold``): ``anneal_fraction=1/3`` keeps that shape
     at any budget, which a slice of their study at fewer steps needs."""
 
+    constraints = {
+        "c_max": NONNEGATIVE_NUMBER,
+        "gamma": NONNEGATIVE_NUMBER,
+        "anneal_steps": Maybe(POSITIVE_INT),  # None: anneal over anneal_fraction of the budget
+        "anneal_fraction": Interval(float, 0, 1, closed="right"),
+        **COMMON,
+    }
+
     def __init__(
         self,
         c_max: float = 25.0,
@@ -68,14 +82,12 @@ class AnnealedVAE(VAE):
         lr: float = 5e-4,
         compile: bool | str = "auto",
     ):
-        self.c_max = check_number("c_max", c_max)
-        self.gamma = check_number("gamma", gamma)
-        if anneal_steps is not None:
-            check_positive_int("anneal_steps", anneal_steps)
-        self.anneal_steps = anneal_steps
-        self.anneal_fraction = check_number("anneal_fraction", anneal_fraction, strict=True)
-        if anneal_fraction > 1:
-            raise UserError(f"anneal_fraction must be in (0, 1]; got {anneal_fraction!r}")
+        self.set_checked(
+            c_max=c_max,
+            gamma=gamma,
+            anneal_steps=anneal_steps,
+            anneal_fraction=anneal_fraction,
+        )
         self._common(latent_dim, arch, decoder, lr, compile)
 
     def kl_weight(self) -> float | None:
@@ -130,6 +142,13 @@ class DIPVAE(VAE):
     sum_i (C_ii - 1)^2`` (:func:`~dbench.models.objectives.dip_regulariser`). ``lambda_d=None``
     follows the paper: 10 * lambda_od for DIP-VAE-I, lambda_od for DIP-VAE-II."""
 
+    constraints = {
+        "kind": Options(("i", "ii")),
+        "lambda_od": NONNEGATIVE_NUMBER,
+        "lambda_d": Maybe(NONNEGATIVE_NUMBER),
+        **COMMON,
+    }
+
     def __init__(
         self,
         kind: str = "i",
@@ -141,9 +160,7 @@ class DIPVAE(VAE):
         lr: float = 5e-4,
         compile: bool | str = "auto",
     ):
-        self.kind = check_choice("kind", kind, ("i", "ii"))
-        self.lambda_od = check_number("lambda_od", lambda_od)
-        self.lambda_d = None if lambda_d is None else check_number("lambda_d", lambda_d)
+        self.set_checked(kind=kind, lambda_od=lambda_od, lambda_d=lambda_d)
         self._common(latent_dim, arch, decoder, lr, compile)
 
     def _lambda_d(self) -> float:
@@ -174,6 +191,8 @@ class FactorVAE(VAE):
     logit difference. D is trained with Adam (lr ``disc_lr``, betas 0.5/0.9 as in the paper).
     """
 
+    constraints = {"gamma": NONNEGATIVE_NUMBER, "disc_lr": POSITIVE_NUMBER, **COMMON}
+
     def __init__(
         self,
         gamma: float = 35.0,
@@ -184,8 +203,7 @@ class FactorVAE(VAE):
         lr: float = 1e-4,
         compile: bool | str = "auto",
     ):
-        self.gamma = check_number("gamma", gamma)
-        self.disc_lr = check_number("disc_lr", disc_lr, strict=True)
+        self.set_checked(gamma=gamma, disc_lr=disc_lr)
         self._common(latent_dim, arch, decoder, lr, compile)
 
     def kl_weight(self) -> float | None:

@@ -40,21 +40,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from dbench.checks import check_number
+from dbench.checks import NONNEGATIVE_NUMBER, POSITIVE_INT, AnyOf, Options
 from dbench.contracts import PairSampler, Simulator
 from dbench.errors import UserError
 from dbench.models import objectives as obj
 from dbench.models.training import Step
-from dbench.models.vae import VAE
+from dbench.models.vae import COMMON, VAE
 
 RANDOM_K = "random"
 
 
-def check_k(k: Any) -> int | str:
-    """``k``: a positive int (that many factors change in every pair) or ``"random"``."""
-    if k == RANDOM_K or (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
-        return k
-    raise UserError(f"k must be a positive integer or {RANDOM_K!r}; got {k!r}")
+#: ``k``: a positive int (that many factors change in every pair) or ``"random"``
+K = AnyOf((POSITIVE_INT, Options((RANDOM_K,))), f"a positive integer or {RANDOM_K!r}")
 
 
 def check_pairs(sim: Simulator, k: int | str, model: str) -> None:
@@ -87,6 +84,7 @@ class AdaGVAE(VAE):
     aggregation = "gvae"
     #: how the shared latents are chosen: "adaptive" (threshold) or "known_k"
     selection = "adaptive"
+    constraints = {"beta": NONNEGATIVE_NUMBER, "k": K, **COMMON}
 
     def __init__(
         self,
@@ -98,8 +96,7 @@ class AdaGVAE(VAE):
         lr: float = 5e-4,
         compile: bool | str = "auto",
     ):
-        self.beta = check_number("beta", beta)
-        self.k = check_k(k)
+        self.set_checked(beta=beta, k=k)
         self._common(latent_dim, arch, decoder, lr, compile)
 
     def setup(self, sim: Simulator, device: torch.device, gen: torch.Generator) -> None:

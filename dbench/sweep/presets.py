@@ -27,12 +27,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dbench.checks import POSITIVE_INT, Constraint, ListOf, OfType
 from dbench.engine.settings import for_model, merge
 from dbench.errors import UserError
 from dbench.sweep.plan import SweepRequest, parse_seeds
 
-_PRESET_KEYS = {"description", "dataset", "datasets", "metrics", "seeds", "settings", "runs"}
-_RUN_KEYS = {"model", "label", "dataset", "metrics", "seeds", "settings", "grid"}
+TEXT = OfType((str,), "a string")
+TABLE = OfType((dict,), "a table")
+NAMES = ListOf(OfType((str,)), "a list of names")
+#: "0-4", 3 or [0, 3]: parse_seeds reads the text
+SEEDS = OfType((str, int, list), 'a range such as "0-4", an integer or a list')
+#: the type of each key a preset may hold ([[runs]] is checked table by table)
+_PRESET_TYPES: dict[str, Constraint] = {
+    "description": TEXT,
+    "dataset": TEXT,
+    "datasets": ListOf(OfType((str,)), "a list of names", min_len=1),
+    "metrics": NAMES,
+    "seeds": SEEDS,
+    "settings": TABLE,
+}
+_PRESET_KEYS = {*_PRESET_TYPES, "runs"}
+#: the type of each key of a [[runs]] table
+_RUN_TYPES: dict[str, Constraint] = {
+    "model": TEXT,
+    "label": TEXT,
+    "dataset": TEXT,
+    "metrics": NAMES,
+    "seeds": SEEDS,
+    "settings": TABLE,
+    "grid": TABLE,
+}
+_RUN_KEYS = set(_RUN_TYPES)
+#: each axis of a run's grid
+GRID_VALUES = ListOf(None, "a non-empty list", min_len=1)
 
 
 def preset_dirs() -> list[Path]:
@@ -77,6 +104,9 @@ def load_preset(name: str) -> dict[str, Any]:
     unknown = set(data) - _PRESET_KEYS
     if unknown:
         raise UserError(f"preset {path}: unknown keys {sorted(unknown)} ({sorted(_PRESET_KEYS)})")
+    for key, rule in _PRESET_TYPES.items():
+        if key in data:
+            rule.check(f"preset {path}: {key}", data[key])
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs:
         raise UserError(f"preset {path}: needs at least one [[runs]] table")
@@ -87,16 +117,15 @@ def load_preset(name: str) -> dict[str, Any]:
                 f"preset {path}: run {i + 1} needs a model and only {sorted(_RUN_KEYS)}"
                 + (f"; got {sorted(bad)}" if bad else "")
             )
+        for key, rule in _RUN_TYPES.items():
+            if key in run:
+                rule.check(f"preset {path}: run {i + 1} {key}", run[key])
     data["path"] = str(path)
     return data
 
 
 def _table(preset: dict[str, Any], value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise UserError(f"preset {preset['path']}: {where} must be a table")
-    return value
+    return {} if value is None else TABLE.check(f"preset {preset['path']}: {where}", value)
 
 
 def preset_requests(
@@ -123,15 +152,14 @@ def preset_requests(
 
     names = MODELS.names()
     top = _table(preset, preset.get("settings"), "top-level settings")
-    if grid_points is not None and (isinstance(grid_points, bool) or grid_points < 1):
-        raise UserError(f"--grid-points must be a positive integer; got {grid_points!r}")
+    if grid_points is not None:
+        POSITIVE_INT.check("--grid-points", grid_points)
     requests = []
     for run, run_dataset in _runs_by_dataset(preset, dataset):
         where = f"run {run['model']!r}"
         run_grid = dict(_table(preset, run.get("grid"), f"{where} grid"))
         for key, values in run_grid.items():
-            if not isinstance(values, list) or not values:
-                raise UserError(f"preset {preset['path']}: grid {key} must be a non-empty list")
+            GRID_VALUES.check(f"preset {preset['path']}: grid {key}", values)
             if grid_points is not None:
                 run_grid[key] = spread(values, grid_points)
         run_grid.update(grid or {})
@@ -162,9 +190,7 @@ def _runs_by_dataset(preset: dict[str, Any], chosen: str | None) -> list[tuple[d
         return [(run, name) for name in names for run in preset["runs"]]
     listed = preset.get("datasets")
     if listed is not None:
-        names_ok = isinstance(listed, list) and all(isinstance(d, str) for d in listed)
-        if not names_ok or not listed:
-            raise UserError(f"preset {preset['path']}: datasets must be a list of names")
+        _PRESET_TYPES["datasets"].check(f"preset {preset['path']}: datasets", listed)
         return [(run, run.get("dataset") or name) for name in listed for run in preset["runs"]]
     default = preset.get("dataset", "dsprites")
     return [(run, run.get("dataset") or default) for run in preset["runs"]]

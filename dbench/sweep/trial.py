@@ -19,7 +19,6 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +66,14 @@ def existing_record(results_dir: Path, resolved: Any) -> dict | None:
 def finished_record(config: Any, has_gpu: bool) -> dict | None:
     """The record of ``config``'s run if it is finished, for the driver of a resumed sweep;
     the run id comes from ``resolve_run`` on the RunConfig the trial would run."""
+    from dbench.engine.config import RunConfig
     from dbench.engine.resolve import resolve_run
     from dbench.paths import results_root
     from dbench.progress import quiet
 
-    config = replace(config, device=trial_device(config.device, has_gpu))
+    # rebuilt from its keywords (dataclasses.replace would pass the deprecated metric_kwargs=)
+    device = trial_device(config.device, has_gpu)
+    config = RunConfig(**{**config.to_dict(), "device": device})
     try:
         with quiet():
             resolved = resolve_run(config)

@@ -6,12 +6,15 @@ A dataset is the simulator ``x ~ Sim(v, w)`` of Higgins et al. (2017, Sec. 3): f
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from dbench.contracts import FiniteGrid, PairSampler
+from dbench.testing.model import refuses_invalid
 from dbench.testing.results import CheckResult, NotApplicable, Suite, expect
 
 MEMBERS = (
@@ -35,7 +38,12 @@ def is_int(x: Any) -> bool:
 
 
 def check_dataset(
-    sim: Any, *, name: str | None = None, n: int = 4, seed: int = 0
+    sim: Any,
+    *,
+    name: str | None = None,
+    n: int = 4,
+    seed: int = 0,
+    factory: Callable[..., Any] | None = None,
 ) -> list[CheckResult]:
     """Check ``sim`` against the Simulator protocol; ``n`` images are rendered a few times.
 
@@ -45,6 +53,10 @@ def check_dataset(
     ``(n, C, H, W)``, finite, in [0, 1], {0, 1} when ``binary``, arguments left unchanged),
     ``sim_deterministic`` (same ``v`` and ``w``, same images), ``nuisance_used`` (images
     depend on ``w`` when there is one), ``describe`` (JSON with ``source`` and ``checksum``),
+    ``refuses_invalid`` (when the dataset declares ``constraints``: each value outside each
+    one, given alone to ``factory``, default ``type(sim)``, is refused with a one-line
+    UserError naming the argument; not applicable to a class with required arguments and no
+    ``factory``),
     ``finite_grid`` (row-major ``index_of``/``factors_of`` round trip, when declared) and
     ``sample_pairs`` (when :class:`PairSampler` is declared: pairs differ in exactly k
     factors for each fixed k, in 1..d-1 for ``k=None``, never in none, only in factors that
@@ -60,9 +72,21 @@ def check_dataset(
     suite.check("sim_deterministic", lambda: _deterministic(sim, state), needs=["sim"])
     suite.check("nuisance_used", lambda: _nuisance_used(sim, seed, state), needs=["sim"])
     suite.check("describe", lambda: _describe(sim), needs=["members"])
+    suite.check("refuses_invalid", lambda: refuses_invalid(sim, factory or _rebuilder(sim)))
     suite.check("finite_grid", lambda: _finite_grid(sim, n, seed, state), needs=["sample_factors"])
     suite.check("sample_pairs", lambda: _sample_pairs(sim, seed), needs=["sample_factors"])
     return suite.results
+
+
+def _rebuilder(sim: Any) -> Callable[..., Any] | None:
+    """``type(sim)`` when it can be called with one keyword alone (no required arguments)."""
+    try:
+        params = inspect.signature(type(sim)).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    varargs = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    required = [p for p in params if p.default is p.empty and p.kind not in varargs]
+    return None if required else type(sim)
 
 
 def _members(sim: Any) -> str:

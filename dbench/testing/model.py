@@ -76,7 +76,9 @@ def check_model(
 
     ``sim`` defaults to :class:`~dbench.testing.toy.TinyShapes`. Checks: ``construct``,
     ``members`` (``fit``/``encode``/``save``/``load``; ``default_budget`` a Budget if set),
-    ``get_params`` (a dict that rebuilds the same model, when :class:`HasParams`), ``fit``
+    ``get_params`` (a dict that rebuilds the same model, when :class:`HasParams`),
+    ``refuses_invalid`` (when the class declares ``constraints``: each value outside each one,
+    given alone, is refused with a one-line UserError naming the hyperparameter), ``fit``
     (``budget`` on ``device`` in a temporary workdir; returns the model), ``encode``
     (``(n, D)`` finite codes), ``encode_deterministic``, ``save_load`` (a fresh instance
     loaded from the saved state gives identical codes) and ``decode`` (images in [0, 1] of
@@ -101,6 +103,11 @@ def check_model(
         suite.check(
             "get_params",
             lambda: _get_params(state["model"], factory, rebuildable),
+            needs=["construct"],
+        )
+        suite.check(
+            "refuses_invalid",
+            lambda: refuses_invalid(state["model"], factory if rebuildable else None),
             needs=["construct"],
         )
         suite.check(
@@ -152,6 +159,43 @@ def _get_params(model: Any, factory: Callable[..., Any], rebuildable: bool) -> s
         f"a model built from get_params() reports {again!r}, not {params!r}",
     )
     return ", ".join(f"{k}={v!r}" for k, v in params.items())[:120]
+
+
+def refuses_invalid(component: Any, build: Callable[..., Any] | None) -> str:
+    """The check of a model's or a dataset's declared ``constraints`` (:mod:`dbench.checks`):
+    every value outside each one, given alone to ``build``, must be refused with a one-line
+    UserError that names the parameter; what a typo in ``--set`` meets. A component that
+    declares nothing predates declarations: not applicable, not failed."""
+    from dbench.errors import UserError
+
+    constraints = getattr(component, "constraints", None)
+    if not constraints:
+        raise NotApplicable("declares no constraints")
+    if build is None:
+        raise NotApplicable("no factory that takes its parameters to rebuild it with")
+    params = inspect.signature(type(component)).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(constraints) - set(params))
+        expect(not unknown, f"constraints for {unknown}, which are no __init__ keywords")
+    tried = 0
+    for key, rule in constraints.items():
+        for value in rule.outside():
+            tried += 1
+            try:
+                build(**{key: value})
+            except UserError as exc:
+                text = str(exc)
+                expect("\n" not in text, f"{key}={value!r}: a message of several lines")
+                expect(key in text, f"{key}={value!r}: the message does not name {key!r}: {text}")
+                continue
+            except Exception as exc:
+                raise AssertionError(
+                    f"{key}={value!r} raised {type(exc).__name__} ({exc}), not a UserError"
+                ) from None
+            raise AssertionError(f"{key}={value!r} was accepted; it must be {rule.words}")
+    if not tried:
+        raise NotApplicable("its constraints name no values outside them")
+    return f"{tried} values outside {len(constraints)} constraints refused"
 
 
 def _fit(model: Any, sim: Any, budget: Budget, seed: int, device: str, workdir: Path) -> str:
