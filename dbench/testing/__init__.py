@@ -107,4 +107,7 @@ def run_checks(
     except Exception as exc:
         return [CheckResult(f"dataset {name}", "construct", False, describe_exception(exc))]
     head = CheckResult(f"dataset {name}", "construct", True, type(dataset).__qualname__)
-    return [head, *check_dataset(dataset, name=name)]
+    def rebuild(**changed: Any) -> Any:  # the invalid-value check rebuilds it as it was made
+        return make_dataset(name, {**(kwargs or {}), **changed}, data_dir)
+
+    return [head, *check_dataset(dataset, name=name, factory=rebuild)]
