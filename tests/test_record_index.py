@@ -267,3 +267,20 @@ def test_schema_2_records_need_no_torch_for_a_study_or_a_repeated_leaderboard(tm
     board = [sys.executable, "-c", _NO_TORCH, str(tmp_path), "board"]
     done = subprocess.run(board, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_rows_carry_the_identitys_own_keys_whatever_the_configuration_cache_holds():
+    """A row's configuration and run keys are computed once per configuration (its seeds share
+    them); each must equal what the identity itself gives, for every seed, and a beta of 4
+    written as 4.0 must give the same keys as 4."""
+    from dbench.reporting.runs import run_row
+
+    records = [_schema2(f"b{b}-s{s}", s, b) for b in (1, 4) for s in range(3)]
+    as_float = _schema2("b4f-s1", 1, 4)
+    as_float["identity"]["params"]["beta"] = 4.0
+    for rec in [*records, as_float, records[0]]:
+        ident = identity.identity_of_record(rec)
+        row = run_row(rec)
+        assert (row["_config"], row["_run"]) == (ident.config_key, ident.key)
+        assert row["_params"] == identity.key_text(ident.params)
+    assert run_row(as_float)["_run"] == run_row(records[4])["_run"]  # beta 4, seed 1

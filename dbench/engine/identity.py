@@ -183,6 +183,14 @@ class RunIdentity(BaseModel):
         return f"{self.dataset}-{self.model}-{self.key[:10]}-s{self.seed}"
 
 
+def run_key(configuration: dict[str, Any], seed: int) -> str:
+    """``RunIdentity.key`` from the identity's :meth:`~RunIdentity.configuration` and its
+    seed: the same canonical text (keys sorted), without canonicalising the configuration
+    again for every seed of it (a leaderboard keys thousands of runs)."""
+    text = json.dumps({**configuration, "seed": canon(seed)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def make_identity(
     *,
     dataset: str,

@@ -81,12 +81,18 @@ def metric_meta(records: list[RunRecord]) -> dict[str, dict[str, Any]]:
     primaries: dict[str, Counter] = {}
     lower: dict[str, set[str]] = {}
     scores: dict[str, list[str]] = {}
+    # A study's records share a few metrics blocks (the record index keeps each once): each
+    # distinct block is read once, its headline counted once per record that holds it.
+    blocks: dict[int, list] = {}  # id -> [block, count], in the order first seen
     for record in records:
-        for name, info in summary_of(record)["metrics"].items():
+        block = summary_of(record)["metrics"]
+        blocks.setdefault(id(block), [block, 0])[1] += 1
+    for block, count in blocks.values():
+        for name, info in block.items():
             names = scores.setdefault(name, [])
             names.extend(s for s in info["scores"] if s not in names)
             if info["primary"]:
-                primaries.setdefault(name, Counter())[info["primary"]] += 1
+                primaries.setdefault(name, Counter())[info["primary"]] += count
             lower.setdefault(name, set()).update(info["lower_is_better"])
     out = {}
     for name, names in scores.items():

@@ -23,11 +23,13 @@ from dbench.engine.identity import (  # noqa: F401 - the reporting layer's names
     RunIdentity,
     canon,
     dataset_defaults,
+    digest,
     identity_of_record,
     key_text,
     metric_settings,
     recorded_protocol,
     registered_params,
+    run_key,
 )
 from dbench.engine.store import RunRecord
 

@@ -48,7 +48,7 @@ INDEX = Path(".index") / "records.json"
 RACY_S = 2.0
 #: an index larger than this per record (plus a margin) is not read
 MAX_BYTES_PER_RECORD = 64_000
-_SCALARS = (str, int, float, bool, type(None))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 _INTS = ("seed", "steps", "batch_size")
 
 
@@ -93,7 +93,7 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     folder = runs_dir(root)
     if folder.is_symlink():  # the store decides about a linked folder; no index for it
         return _without_index(root)
-    paths = sorted(folder.glob("*.json"))
+    paths = sorted(folder.glob("*.json"), key=_name)  # one folder: by name, as Paths sort
     context = _context()
     old, known = _read_index(root, context, len(paths))
     entries: dict[str, dict[str, Any]] = {}
@@ -128,6 +128,10 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
         else:
             records.append(IndexedRecord(entry["summary"], path))
     return records, skipped + bad
+
+
+def _name(path: Path) -> str:
+    return path.name
 
 
 def _without_index(root: Path) -> tuple[list[RunRecord], list[str]]:
@@ -308,7 +312,7 @@ def _decode(data: dict[str, Any]) -> tuple[dict, dict[str, str]]:
 def _summary(entry, name, shapes, texts, metas, checked) -> dict[str, Any]:
     run_id, values = entry["run_id"], entry["values"]
     _expect(isinstance(run_id, str) and name == f"{run_id}.json")
-    _expect(isinstance(values, list) and all(type(v) in _SCALARS for v in values))
+    _expect(isinstance(values, list) and _SCALARS.issuperset(map(type, values)))
     _expect(type(entry["shape"]) is int and type(entry["metrics"]) is int)
     _expect(0 <= entry["shape"] < len(shapes) and 0 <= entry["metrics"] < len(metas))
     _expect(isinstance(entry["sampled"], bool))

@@ -120,8 +120,8 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     """One record as one flat row (public columns and the private key columns)."""
     config = record["config"]
     ident = identity.identity_of_record(record)  # the one definition of sameness
-    data = {"source": ident.source, "checksum": ident.checksum, "kwargs": ident.data_kwargs}
-    budget = identity.budget_of(record, ident)
+    shared = _configuration(ident, config["dataset"])
+    data, budget = shared["data"], shared["budget"]
     params = ident.params
     info = _mapping(record.get("dataset"))
     row: dict[str, Any] = {
@@ -156,16 +156,53 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     )
     factors = info.get("factor_names")
     row.update(
-        _params=identity.key_text(params),
-        _data=identity.key_text(data),
-        _data_text=data_text(data, _data_defaults(config["dataset"], data["kwargs"])),
-        _budget=identity.key_text(budget) if budget else "unknown",
+        _params=shared["_params"],
+        _data=shared["_data"],
+        _data_text=shared["_data_text"],
+        _budget=shared["_budget"],
         _protocol=_protocol_text(record),
-        _config=ident.config_key,
-        _run=ident.key,
+        _config=shared["_config"],
+        _run=identity.run_key(shared["configuration"], ident.seed),  # == ident.key
         _factors=json.dumps(factors if isinstance(factors, list) else []),
     )
     return row
+
+
+#: the seed-independent parts of rows, by configuration (a study has 50 seeds of each)
+_CONFIGURATIONS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _configuration(ident: identity.RunIdentity, dataset: str) -> dict[str, Any]:
+    """What a row takes from its run's configuration (the identity without the seed): the
+    canonical key texts, computed once per distinct configuration. Cached on the JSON text
+    of the validated identity without its seed: equal texts are equal values (numbers keep
+    their type in JSON text: ``4`` and ``4.0`` are two entries, with equal results)."""
+    try:
+        text = json.dumps(ident.model_dump(exclude={"seed"}), sort_keys=True)
+    except (TypeError, ValueError):  # a value JSON cannot hold: not cached
+        return _configuration_of(ident, dataset)
+    key = (text, dataset)
+    if key not in _CONFIGURATIONS:
+        if len(_CONFIGURATIONS) >= 4096:
+            _CONFIGURATIONS.clear()
+        _CONFIGURATIONS[key] = _configuration_of(ident, dataset)
+    return _CONFIGURATIONS[key]
+
+
+def _configuration_of(ident: identity.RunIdentity, dataset: str) -> dict[str, Any]:
+    data = {"source": ident.source, "checksum": ident.checksum, "kwargs": ident.data_kwargs}
+    budget = identity.budget_of({}, ident)
+    configuration = ident.configuration()
+    return {
+        "data": data,
+        "budget": budget,
+        "configuration": configuration,
+        "_params": identity.key_text(ident.params),
+        "_data": identity.key_text(data),
+        "_data_text": data_text(data, _data_defaults(dataset, data["kwargs"])),
+        "_budget": identity.key_text(budget) if budget else "unknown",
+        "_config": identity.digest(configuration),  # == ident.config_key
+    }
 
 
 def _data_defaults(dataset: str, kwargs: dict[str, Any]) -> dict[str, Any]:

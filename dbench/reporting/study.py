@@ -106,9 +106,16 @@ def _numbers(params: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def params_of(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per run its resolved hyperparameters (read-only: the seeds of a configuration share
+    one dict, each distinct ``_params`` text parsed once)."""
+    parsed = {text: json.loads(text) for text in dict.fromkeys(runs["_params"])}
+    return [parsed[text] for text in runs["_params"]]
+
+
 def methods_of(runs: pd.DataFrame) -> list[str]:
     """Per run its method: the model with the string choices that vary among its runs."""
-    params = [json.loads(p) for p in runs["_params"]]
+    params = params_of(runs)
     models = list(runs["model"])
     text = [{k: v for k, v in p.items() if isinstance(v, str)} for p in params]
     varying: dict[str, list[str]] = {}
@@ -150,7 +157,7 @@ def study_frame(runs: pd.DataFrame, lower: dict[str, bool], notes: list[str]) ->
     ``recon_loss``, the downstream accuracies and every other score column kept for them."""
     import pandas as pd
 
-    params = [json.loads(p) for p in runs["_params"]]
+    params = params_of(runs)
     methods = methods_of(runs)
     strength = strengths_of(methods, params, notes)
     names = [strength[m] for m in methods]

@@ -77,8 +77,12 @@ def dataset_tables(
     scores = everything if all_scores else headline_columns(board)
     rank_by = board.attrs.get("rank_by")
     lower = board.attrs.get("lower_is_better", False)
+    # pandas deep-copies ``attrs`` (the metrics meta) on every slice and row: the tables are
+    # cut from a copy without them (everything they need of the attrs is read above).
+    plain = board.copy(deep=False)
+    plain.attrs = {}
     tables = []
-    for key, rows in board.groupby("_table", sort=False):
+    for key, rows in plain.groupby("_table", sort=False):
         rows = rows.reset_index(drop=True)
         shown = _one_table(rows, scores, meta, all_scores, rank_by, lower)
         if training and "recon_loss_mean" in rows and rows["recon_loss_mean"].notna().any():
@@ -122,10 +126,11 @@ def _one_table(rows, scores, meta, all_scores, rank_by, lower) -> Shown:
         metric, _, score = col.partition(".")
         header = (col if all_scores else metric) + _arrow(meta, col)
         cells = []
-        for _, row in rows.iterrows():
-            n = int(row[f"{col}.n"])
-            partial = n if n != int(row["n"]) else None  # only when some runs lack the score
-            cells.append(mean_std(row[f"{col}.mean"], row[f"{col}.std"], partial))
+        columns = (rows[f"{col}.mean"].tolist(), rows[f"{col}.std"].tolist(),
+                   rows[f"{col}.n"].tolist(), rows["n"].tolist())  # fmt: skip
+        for mean, std, n, runs in zip(*columns, strict=True):
+            partial = int(n) if int(n) != int(runs) else None  # only when some runs lack it
+            cells.append(mean_std(mean, std, partial))
         out[header] = cells
         means = rows[f"{col}.mean"].astype("float64")
         if means.notna().sum() > 1:
