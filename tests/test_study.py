@@ -314,3 +314,15 @@ def test_a_log_strength_axis_is_labelled_with_the_values_swept(tmp_path):
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["5", "25", "100"]
+
+
+def test_the_readme_quotes_what_dbench_study_prints_on_the_committed_slice(tmp_path, capsys):
+    """The README's Locatello 2019 section is ``dbench study``'s output on the committed
+    records, verbatim: a record added without regenerating the README fails here."""
+    root = Path(__file__).resolve().parents[1]
+    code, out, err = cli(
+        capsys, "study", "--results-dir", str(root / "results/studies/locatello2019_dsprites"),
+        "-o", str(tmp_path), "--no-figures",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.strip() and out.strip() in (root / "README.md").read_text()
