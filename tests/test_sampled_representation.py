@@ -82,3 +82,14 @@ def test_an_unknown_representation_is_one_line(vae_run, capsys):
         "median", "--results-dir", str(results),
     )  # fmt: skip
     one_line_error(code, err, "mean, sampled")
+
+
+def test_the_leaderboard_leaves_the_sampled_sibling_out(vae_run, capsys):
+    results, record = vae_run
+    args = ["score", record["run_id"], "--metrics", "unsupervised", "--representation",
+            "sampled", "--results-dir", str(results), "--no-progress"]  # fmt: skip
+    assert cli(capsys, *args)[0] == 0
+    code, out, err = cli(capsys, "leaderboard", "--results-dir", str(results), "--format", "csv")
+    assert code == 0 and "duplicate" not in err.lower() and "same run" not in err.lower(), err
+    rows = [line for line in out.splitlines()[1:] if line.strip()]
+    assert len(rows) == 1 and "-sampled" not in out  # one configuration, one run
