@@ -3,6 +3,8 @@ run's identity and the leaderboard's grouping."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -33,6 +35,7 @@ def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(precision.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv("DBENCH_PRECISION", raising=False)  # conftest's fp32: these test auto
     monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(precision, "machine_load", lambda: (0.5, 2))  # quiet unless a test says
     precision.forget()
     yield
     precision.forget()
@@ -296,3 +299,36 @@ def test_an_unusable_device_is_one_line(device):
     with pytest.raises(UserError, match=f"device '{device}' is not usable here") as info:
         precision.resolve_device(device)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_ratio_timed_on_an_oversubscribed_machine_is_not_cached(monkeypatch, tmp_path):
+    """Load 9 on 2 CPUs: the decision holds for this process and is measured again in the
+    next one, instead of fixing a busy moment's ratio for every later run."""
+    calls = _timed(monkeypatch, 0.6)
+    monkeypatch.setattr(precision, "machine_load", lambda: (9.0, 2))
+    busy = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    assert busy.chosen == "float32" and busy.measured_speedup == 0.6 and not busy.cached
+    assert not (tmp_path / "cache" / precision.CACHE_FILE).exists()
+    precision.forget()  # the next process, on a quiet machine: measured again, then cached
+    monkeypatch.setattr(precision, "machine_load", lambda: (0.3, 2))
+    calls_before = len(calls)
+    _timed(monkeypatch, 1.6)
+    quiet = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    assert calls_before == 1 and quiet.chosen == "bfloat16" and not quiet.cached
+    assert (tmp_path / "cache" / precision.CACHE_FILE).is_file()
+
+
+def test_a_cached_ratio_timed_under_load_is_measured_again(monkeypatch, tmp_path):
+    key = precision.cache_key(BetaVAE(latent_dim=3), ToySquares())
+    entry = {"speedup": 0.66, "measured": "2026-12-07T05:56:31+00:00", "cpus": 2,
+             "load_1min": 10.67}  # fmt: skip
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / precision.CACHE_FILE).write_text(
+        json.dumps({"format": precision._CACHE_FORMAT, "entries": {key: entry}})
+    )
+    calls = _timed(monkeypatch, 1.7)
+    chosen = precision.choose_precision("auto", "cpu", BetaVAE(latent_dim=3), ToySquares())
+    assert len(calls) == 1 and chosen.chosen == "bfloat16" and chosen.measured_speedup == 1.7
+    saved = json.loads((folder / precision.CACHE_FILE).read_text())["entries"][key]
+    assert saved["speedup"] == 1.7 and saved["load_1min"] == 0.5

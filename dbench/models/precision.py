@@ -260,22 +260,43 @@ def _valid_ratio(entry: Any) -> bool:
     )
 
 
+def machine_load() -> tuple[float | None, int]:
+    """(1-minute load average or None where the OS has none, CPU count)."""
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        load = None
+    return load, os.cpu_count() or 1
+
+
+def _oversubscribed(load: Any, cpus: Any) -> bool:
+    """More runnable work than CPUs: the two precisions' step times are then timed on shared
+    cores, and their ratio says more about the other jobs than about bf16 (measured here: a
+    beta-VAE at 0.66x under load 10.7 on 2 cores, 1.5x-1.8x on quiet ones)."""
+    return isinstance(load, (int, float)) and isinstance(cpus, int) and load > cpus
+
+
 def measured_speedup(model: Any, sim: Any) -> tuple[float | None, bool]:
     """(fp32 time / bf16 time for ``model``'s training steps, whether it came from the cache);
-    measured (:func:`measure_speedup`) and cached on first use."""
+    measured (:func:`measure_speedup`) and cached on first use. A ratio timed on an
+    oversubscribed machine decides for this process only: it is not cached, and a cached one
+    timed that way is measured again."""
     path = cache_dir() / CACHE_FILE
     key = cache_key(model, sim)
     entries = _read_cache(path)
-    if key in entries:
+    if key in entries and not _oversubscribed(
+        entries[key].get("load_1min"), entries[key].get("cpus")
+    ):
         return float(entries[key]["speedup"]), True
     try:
         speedup = measure_speedup(model, sim)
     except Exception:  # noqa: BLE001 - a model the probe cannot drive: no bf16, no cache
         return None, False
+    load, cpus = machine_load()
+    if _oversubscribed(load, cpus):
+        return speedup, False
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    entry = {"speedup": speedup, "measured": when, "cpus": os.cpu_count()}
-    with contextlib.suppress(OSError, AttributeError):  # how busy the machine was: a ratio
-        entry["load_1min"] = round(os.getloadavg()[0], 2)  # timed on busy cores may differ
+    entry = {"speedup": speedup, "measured": when, "cpus": cpus, "load_1min": load}
     entries = {**_read_cache(path), key: entry}
     from dbench.atomic import write_json
 
