@@ -34,10 +34,19 @@ def _module_doc(obj: Any) -> str | None:
 
 
 def constructor_choices(cls: type, names: Iterable[str]) -> dict[str, tuple[Any, ...]]:
-    """``{setting: allowed values}`` from ``check_choice("x", x, CHOICES)`` calls in the class
-    and its bases, ``CHOICES`` a literal or a name in the defining module (nothing is run)."""
+    """``{setting: allowed values}``: the class's declared ``Options`` constraints
+    (:mod:`dbench.checks`), then, for a plugin that declares none, its
+    ``check_choice("x", x, CHOICES)`` calls, ``CHOICES`` a literal or a name in the defining
+    module (nothing is run)."""
+    from dbench.checks import Options
+
     names = set(names)
-    found: dict[str, tuple[Any, ...]] = {}
+    declared = getattr(cls, "constraints", None)
+    found: dict[str, tuple[Any, ...]] = {
+        key: tuple(rule.choices)
+        for key, rule in (declared.items() if isinstance(declared, dict) else ())
+        if key in names and isinstance(rule, Options)
+    }
     for klass in cls.__mro__:
         try:
             tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
@@ -173,6 +182,15 @@ def _constructor_params(cls: type) -> list[inspect.Parameter]:
     return [p for p in params if p.name not in ("self", "data_dir") and p.kind != p.VAR_POSITIONAL]
 
 
+def _class_lines(registry: Any, kind: str, name: str, spelling: str) -> tuple[type, list[str]]:
+    """A model's or dataset's class and its description's head: what it is, its paper, and
+    every setting of its constructor (how to set it: ``spelling``)."""
+    cls = registry.get(name)
+    own, docs = _docs_of(cls)
+    lines = header(kind, name, registry.entry(name), cls.__doc__, paper(own, docs))
+    return cls, [*lines, f"settings     ({spelling})", *_class_settings(cls, own, docs)]
+
+
 def _class_settings(cls: type, own: list[str | None], docs: list[str | None]) -> list[str]:
     params = _constructor_params(cls)
     names = [p.name for p in params]
@@ -186,11 +204,7 @@ def describe_model(name: str) -> list[str]:
     from dbench.models.training import Trainable
     from dbench.registry import MODELS
 
-    entry = MODELS.entry(name)
-    cls = MODELS.get(name)
-    own, docs = _docs_of(cls)
-    lines = header("model", name, entry, cls.__doc__, paper(own, docs))
-    lines += ["settings     (--set KEY=VALUE)", *_class_settings(cls, own, docs)]
+    cls, lines = _class_lines(MODELS, "model", name, "--set KEY=VALUE")
     try:
         model = MODELS.create(name)
     except Exception as exc:  # a plugin that needs arguments: say so, go on
@@ -261,11 +275,7 @@ def describe_dataset(name: str, data_dir: str | None) -> list[str]:
     from dbench.registry import DATASETS
     from dbench.reporting.preview import info_lines
 
-    entry = DATASETS.entry(name)
-    cls = DATASETS.get(name)
-    own, docs = _docs_of(cls)
-    lines = header("dataset", name, entry, cls.__doc__, paper(own, docs))
-    lines += ["settings     (--set dataset.KEY=VALUE)", *_class_settings(cls, own, docs)]
+    cls, lines = _class_lines(DATASETS, "dataset", name, "--set dataset.KEY=VALUE")
     try:
         sim = make_dataset(name, {}, data_dir)
     except UserError as exc:  # a file-only dataset without its file: what it is, not its size

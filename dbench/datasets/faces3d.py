@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import Options, check_declared
 from dbench.datasets.base import CompactTable
 from dbench.datasets.rendered import RenderedGrid, decode_uint8, read_grid_labels
 from dbench.errors import UserError
@@ -36,7 +35,6 @@ class Faces3D(RenderedGrid):
     name = "faces3d"
     factor_names = ("identity", "azimuth", "elevation", "lighting")
     factor_sizes = (50, 21, 11, 11)
-    constraints = {"source": Options(("auto", "procedural", "file"))}
     observation_shape = (1, 64, 64)
 
     def __init__(
@@ -48,8 +46,7 @@ class Faces3D(RenderedGrid):
         **render: Any,
     ):
         """``render`` kwargs go to :class:`FaceParams` (angle ranges, grid sizes, seeds)."""
-        check_declared(self.constraints, {"source": source}, self.name)
-        super().__init__(device=device, data_dir=data_dir)
+        super().__init__(device=device, data_dir=data_dir, source=source)
         source = self._pick_source(source, path, self.data_dir / FILE_NAME, render)
         self._rows = None
         self._volumes: dict[int, Any] = {}

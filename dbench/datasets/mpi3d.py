@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import Options, check_declared
+from dbench.checks import Options
 from dbench.datasets.files import MissingData, NpzMember, npz_keys, npz_memmap, sha256_file_once
 from dbench.datasets.rendered import RenderedGrid
 from dbench.errors import UserError
@@ -90,8 +90,7 @@ class MPI3D(RenderedGrid):
         device: str = "cpu",
         data_dir: str | None = None,
     ):
-        check_declared(self.constraints, {"source": source}, self.name)
-        super().__init__(device=device, data_dir=data_dir)
+        super().__init__(device=device, data_dir=data_dir, source=source)
         self._images: Any = None  # uint8 (N, 64, 64, 3): a memmap or an array
         self._member: NpzMember | None = None  # a deflated member, inflated on first use
         self._sha256: str | None = None
@@ -206,7 +205,6 @@ class MPI3DToy(MPI3D):
 
     name = "mpi3d_toy"
     stand_in = True
-    constraints = {"source": Options(("auto", "procedural", "file"))}
 
 
 class MPI3DRealistic(MPI3D):

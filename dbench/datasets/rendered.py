@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dbench.checks import Options, check_declared
 from dbench.datasets.base import CompactTable, GridSimulator
 from dbench.datasets.cache import VerifiedCache
 from dbench.datasets.files import h5_dataset
@@ -60,8 +61,14 @@ class RenderedGrid(GridSimulator):
     source: str = "procedural"
     checksum: str | None = None
 
-    def __init__(self, device: str = "cpu", data_dir: str | None = None):
+    #: where the images come from: rendered here, or the real files (``_pick_source``)
+    constraints = {"source": Options(("auto", "procedural", "file"))}
+
+    def __init__(self, device: str = "cpu", data_dir: str | None = None, source: str = "auto"):
+        """``source`` is checked against the subclass's declared constraints first."""
         import torch
+
+        check_declared(self.constraints, {"source": source}, self.name)
 
         try:
             self.device = torch.device(device)

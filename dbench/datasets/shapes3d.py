@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import Options, check_declared
 from dbench.datasets.base import CompactTable
 from dbench.datasets.cache import VerifiedCache
 from dbench.datasets.rendered import MAX_TABLE_BYTES, RenderedGrid, decode_uint8, read_grid_labels
@@ -39,7 +38,6 @@ class Shapes3D(RenderedGrid):
     name = "shapes3d"
     factor_names = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
     factor_sizes = (10, 10, 10, 8, 4, 15)
-    constraints = {"source": Options(("auto", "procedural", "file"))}
     observation_shape = (3, 64, 64)
 
     def __init__(
@@ -51,8 +49,7 @@ class Shapes3D(RenderedGrid):
         **scene: Any,
     ):
         """``scene`` kwargs go to :class:`SceneParams` (camera, light, supersampling)."""
-        check_declared(self.constraints, {"source": source}, self.name)
-        super().__init__(device=device, data_dir=data_dir)
+        super().__init__(device=device, data_dir=data_dir, source=source)
         default = self.data_dir / FILE_NAME
         source = self._pick_source(source, path, default, scene, what="scene settings")
         if source == "file":
