@@ -120,11 +120,8 @@ def _registered_meta(name: str, names: list[str], lib: set[str]) -> tuple[str, s
 def filtered_runs(
     records: list[RunRecord], dataset: str | None, model: str | None, metric: str | None
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Runs frame of the records that pass the filters, and the meta of their metrics.
-
-    A run's sampled-representation scores (its ``RUN-sampled`` sibling, written by ``dbench
-    score --representation sampled``) are not a run of their own: they stay out of every
-    table (``dbench study`` reads them)."""
+    """Runs frame of the records that pass the filters, and the meta of their metrics."""
+    # a RUN-sampled sibling (score --representation sampled) is no run of its own: study reads it
     records = [r for r in records if not summary_of(r)["sampled"]]
     rows = [summary_of(r)["row"] for r in records]  # row dataset, model: the config's
     records = [
