@@ -39,7 +39,7 @@ def main() -> None:
         for seed in parse_seeds(args.seeds):
             t0 = time.perf_counter()
             model = MODELS.create(model_name)
-            ctx = FitContext(device="cpu", show_progress=False)
+            ctx = FitContext(device="cpu")
             model.fit(sim, stream_rng(seed, "fit"), ctx)  # the stream run_one uses
             rep = Representation(sim, model.encode)
             for metric in ("higgins", "higgins_noshape"):

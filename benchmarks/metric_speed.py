@@ -64,7 +64,7 @@ def load_model(args, sim):
         model.load(Path(args.results_dir) / record["model"]["state_file"])
         return model, f"{record['model']['name']} from run {record['run_id']}"
     model = MODELS.create("pca", n_components=10, n_samples=args.pca_samples)
-    model.fit(sim, stream_rng(args.seed, "fit"), FitContext(device="cpu", show_progress=False))
+    model.fit(sim, stream_rng(args.seed, "fit"), FitContext(device="cpu"))
     return model, f"PCA (10 components, fitted on {args.pca_samples} dSprites images)"
 
 

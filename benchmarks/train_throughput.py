@@ -177,6 +177,7 @@ def run_dbench(
     from dbench.models.precision import choose_precision
     from dbench.models.training import LoopSettings
     from dbench.models.vae_family import BetaVAE
+    from dbench.progress import quiet
 
     model = BetaVAE(beta=4.0, compile=compile)
     model.loop = LoopSettings(eval_sample=64)
@@ -184,10 +185,9 @@ def run_dbench(
     start = time.perf_counter()  # as ``dbench run`` does: decided before training, untimed
     choice = choose_precision(precision, device, model, sim)
     CHOICE.update(choice.as_dict(), seconds=time.perf_counter() - start)
-    ctx = FitContext(
-        device=device, precision=choice.chosen, budget=Budget(steps, batch), show_progress=False
-    )
-    model.fit(sim, np.random.default_rng(0), ctx)
+    ctx = FitContext(device=device, precision=choice.chosen, budget=Budget(steps, batch))
+    with quiet():
+        model.fit(sim, np.random.default_rng(0), ctx)
     return model.fit_info_["images_per_s"], model.fit_info_["precision"]
 
 
@@ -208,7 +208,7 @@ ARMS = {
 def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batches: int) -> float:
     """The input pipeline alone: float batches on the device, no network (the share of a
     training step that the loop itself, not the model, decides)."""
-    from dbench.models.training import BatchSource
+    from dbench.models.batches import BatchSource
 
     if loop.startswith("plain"):
         loader = plain_loader(n_images, batch, device, torch.Generator().manual_seed(0))
@@ -217,12 +217,11 @@ def input_images_per_s(loop: str, n_images: int, batch: int, device: str, batche
         def next_batch() -> torch.Tensor:
             return next(produce)[0].to(device, non_blocking=True).float()
     else:
-        source = BatchSource(
+        source = BatchSource.on_device(
             synthetic_simulator(n_images),
             torch.device(device),
             torch.Generator(device=device).manual_seed(0),
             np.random.default_rng(0),
-            channels_last=True,
         )
 
         def next_batch() -> torch.Tensor:
