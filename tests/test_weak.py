@@ -19,6 +19,7 @@ The references are written from the papers' formulas in numpy, independently of
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -500,3 +501,16 @@ def test_weak_supervision_separates_factors_better_than_beta_vae(one_thread):
         weak = _mig("adagvae", seed, k=1)
         unsupervised = _mig("betavae", seed, beta=4.0)
         assert weak > unsupervised + LEARN_MARGIN, (seed, weak, unsupervised)
+
+
+def test_the_readme_table_is_what_the_leaderboard_prints_on_the_committed_records(capsys):
+    """results/studies/weak (Ada-GVAE vs beta-VAE on dSprites): the README quotes the
+    leaderboard printed from the committed records, verbatim."""
+    from tests._cli import cli
+
+    root = Path(__file__).resolve().parents[1]
+    code, out, err = cli(capsys, "leaderboard", "--results-dir",
+                         str(root / "results/studies/weak"), "--format", "markdown")  # fmt: skip
+    assert code == 0, err
+    assert "adagvae" in out and "betavae" in out
+    assert out.strip() in (root / "README.md").read_text()
