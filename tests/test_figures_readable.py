@@ -383,3 +383,13 @@ def test_data_previews_label_traversal_values_in_a_readable_title(tmp_path, monk
     assert [ax.get_xlabel() for ax in grid[0]] == [""] * 4  # random samples: no values
     assert [ax.get_xlabel() for ax in grid[1]] == ["0", "1", "2", ""]  # scale: 3 values
     assert [ax.get_xlabel() for ax in grid[2]] == ["0", "2", "5", "7"]  # posX: 8 values, 4 cols
+
+
+def test_every_figure_the_readme_links_is_committed():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    linked = set(re.findall(r"\((docs/figures/[^)\s]+\.png)\)", (root / "README.md").read_text()))
+    assert len(linked) >= 8  # the committed studies' figures (make figures)
+    assert not [p for p in sorted(linked) if not (root / p).is_file()]
