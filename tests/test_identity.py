@@ -45,9 +45,8 @@ def pca_config(results: Path, **kwargs) -> RunConfig:
         dataset_kwargs={"grid": 8},
         model_kwargs={"n_samples": 64},
         metrics=["higgins"],
-        metric_kwargs={"higgins": dict(FAST_HIGGINS)},
+        settings={f"higgins.{key}": value for key, value in FAST_HIGGINS.items()},
         results_dir=str(results),
-        show_progress=False,
     )
     return RunConfig(**{**base, **kwargs})
 
@@ -171,9 +170,9 @@ def test_more_metrics_on_a_seed_never_split_a_row_nor_train_twice(tmp_path, monk
 def test_two_protocols_on_two_seeds_make_one_narrow_row(tmp_path):
     """pca seed 0 scored with higgins.num_train=200, seed 1 with the default suite."""
     results = tmp_path / "r"
-    run_one(pca_config(results, seed=0, metric_kwargs={"higgins": {**FAST_HIGGINS,
-                                                                   "num_train": 200}}))  # fmt: skip
-    run_one(pca_config(results, seed=1, metrics=None, metric_kwargs={}))  # the default suite
+    fast = {f"higgins.{key}": value for key, value in FAST_HIGGINS.items()}
+    run_one(pca_config(results, seed=0, settings={**fast, "higgins.num_train": 200}))
+    run_one(pca_config(results, seed=1, metrics=None, settings={}))  # the default suite
     board = leaderboard(results)
     assert len(board) == 1 and list(board["n"]) == [2]
     text = render(board)
@@ -297,7 +296,7 @@ def test_a_run_id_changes_with_the_seed_budget_and_precision_through_resolve(tmp
     ):
         assert resolve_run(changed).run_id != base.run_id
     # the metric list is not part of what ran
-    assert resolve_run(pca_config(tmp_path, metrics=["mig"], metric_kwargs={})).run_id == (
+    assert resolve_run(pca_config(tmp_path, metrics=["mig"], settings={})).run_id == (
         base.run_id
     )
 
