@@ -6,8 +6,12 @@ Each measurement runs in its own child process (so no call profits from another'
 timed from just before the call to its end (imports excluded: the parse baseline imports
 nothing), with the child's peak resident memory (``resource.getrusage``). Rounds alternate
 parse / leaderboard / study so that a busy machine slows each alike; ``first`` calls run with
-no index file in the results root (``.index/records.json``), ``repeated`` calls right after a
-call of the same command (so with the index that call wrote).
+no index file in the results root (``.index/``), ``repeated`` calls right after a call of the
+same command (so with the index that call wrote; a leaderboard also with the output it stored,
+dbench/reporting/result_cache.py, which a study does not have: it writes files). The
+leaderboard prints to stdout (``-o`` writes a file, and a call that writes files is never
+served from the result cache); ``index only``: a repeated leaderboard whose stored output was
+removed first, the cost of a repeated call with other arguments.
 
     python benchmarks/study_scale.py                 # 12,600 records, 2 rounds
     python benchmarks/study_scale.py --seeds 5 --rounds 1   # 1,260 records, quick look
@@ -21,6 +25,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,8 +56,10 @@ SCORES = {
     "downstream": [f"{p}_accuracy_{n}" for p in ("logreg", "gbt") for n in (10, 100, 1000, 10000)]
     + ["logreg_accuracy", "gbt_accuracy", "logreg_sample_efficiency", "gbt_sample_efficiency"],
 }  # fmt: skip
-#: the record index (dbench/reporting/record_index.py), removed before each first call
+#: the record index (dbench/reporting/record_index.py) and the result cache
+#: (dbench/reporting/result_cache.py), removed before each first call
 INDEX = Path(".index") / "records.json"
+RESULTS = Path(".index") / "results"
 
 
 def metric_meta() -> dict[str, dict]:
@@ -141,7 +148,7 @@ def child(kind: str, root: str, out: str) -> None:
             json.loads(path.read_text())
     else:
         args = {
-            "leaderboard": ["leaderboard", "-o", str(Path(out) / "board.txt")],
+            "leaderboard": ["leaderboard"],  # to stdout: the CliRunner keeps it
             "study": ["study", "--no-figures", "-o", str(Path(out) / "study")],
             "study_figures": ["study", "-o", str(Path(out) / "study_fig")],
         }[kind]
@@ -163,6 +170,11 @@ def measure(kind: str, root: Path, out: Path) -> dict:
 
 def drop_index(root: Path) -> None:
     (root / INDEX).unlink(missing_ok=True)
+    drop_results(root)
+
+
+def drop_results(root: Path) -> None:
+    shutil.rmtree(root / RESULTS, ignore_errors=True)
 
 
 def main() -> None:
@@ -181,6 +193,7 @@ def main() -> None:
         count = write_records(root, args.seeds)
         size = sum(p.stat().st_size for p in (root / "runs").iterdir()) / 1e6
         print(f"{count:,} records ({size:.0f} MB) written in {time.perf_counter() - start:.0f} s")
+        time.sleep(2.5)  # files changed within RACY_S (2 s) are neither indexed nor cached
         rows: dict[str, list[dict]] = {}
         for _ in range(args.rounds):
             rows.setdefault("parse", []).append(measure("parse", root, out))
@@ -188,6 +201,11 @@ def main() -> None:
                 drop_index(root)
                 rows.setdefault(f"{kind} first", []).append(measure(kind, root, out))
                 rows.setdefault(f"{kind} repeated", []).append(measure(kind, root, out))
+                if kind == "leaderboard":
+                    drop_results(root)
+                    rows.setdefault("leaderboard repeated, index only", []).append(
+                        measure(kind, root, out)
+                    )
         if args.figures:
             rows["study with figures (repeated)"] = [measure("study_figures", root, out)]
     parse = statistics.median(r["seconds"] for r in rows["parse"])

@@ -5,6 +5,7 @@ pandas, seaborn and torch load inside the commands, so ``dbench --help`` stays f
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -19,14 +20,21 @@ from dbench.errors import UserError
 
 
 @contextmanager
-def _warnings_to_stderr() -> Iterator[None]:
-    """Library warnings (skipped records) as one ``warning:`` line each, not a Python trace."""
+def _warnings_to_stderr(lines: list[str] | None = None) -> Iterator[None]:
+    """Library warnings (skipped records) as one ``warning:`` line each, not a Python trace;
+    ``lines``: also collected there (the result cache replays them)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for item in caught:
         if issubclass(item.category, UserWarning):
-            typer.echo(f"warning: {item.message}", err=True)
+            _stderr(f"warning: {item.message}", lines)
+
+
+def _stderr(line: str, lines: list[str] | None) -> None:
+    typer.echo(line, err=True)
+    if lines is not None:
+        lines.append(line)
 
 
 def _emit(text: str, output: Path | None, what: str) -> None:
@@ -77,37 +85,103 @@ def leaderboard(
 ) -> None:
     """Mean +- std over seeds per configuration, one table per dataset, ranked within it."""
     from dbench.paths import results_root
-    from dbench.reporting.aggregate import aggregate, filtered_runs, load_records, warn_skipped
-    from dbench.reporting.published import comparison, comparison_caption, comparison_display
-    from dbench.reporting.tables import FORMATS, render, render_display
+    from dbench.reporting import result_cache
+    from dbench.reporting.tables import FORMATS
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format {fmt!r} (choose from {', '.join(FORMATS)})")
     if long and fmt not in ("csv", "json"):
         raise UserError("--long applies to --format csv or json")
     root = results_root(results_dir)
-    with _warnings_to_stderr():  # skipped records, and two records of one run
+    width = shutil.get_terminal_size((200, 24)).columns
+    args = {
+        "dataset": dataset,
+        "model": model,
+        "metric": metric,
+        "format": fmt,
+        "all_scores": all_scores,
+        "long": long,
+        "training": training,
+        "width": width,
+        "compare": compare,
+        "table": _table_digest(compare),
+        "root": str(root.absolute()),
+    }
+    # Only a call that writes nothing but its output is cached: files it writes (--output,
+    # --plots) are always written anew. A --compare table that cannot be hashed: no cache.
+    name = None
+    if output is None and plots is None and (compare is None or args["table"] is not None):
+        name = result_cache.key(root, "leaderboard", args)
+    stored = result_cache.replay(root, name) if name else None
+    if stored is not None:
+        stdout, lines = stored
+        for line in lines:
+            typer.echo(line, err=True)
+        _emit(stdout, None, "leaderboard")
+        return
+    lines: list[str] = []
+    # A Python warning of pandas & co. cannot be replayed as Python prints it: shown as it
+    # would have been, and that output is not cached.
+    stray: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as stray:
+            result = _leaderboard(root, dataset, model, metric, fmt, all_scores, long, training,
+                                  compare, width, lines)  # fmt: skip
+    finally:  # on an error too
+        for item in stray:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+    if result is None:
+        return
+    text, runs, meta = result
+    _emit(text, output, "leaderboard")
+    if name is not None and not stray:
+        result_cache.store(root, "leaderboard", args, name, text, lines)
+    if plots is not None:
+        from dbench.reporting.aggregate import aggregate
+
+        _write_summary_plots(runs, aggregate(runs, meta, metric), plots)
+
+
+def _table_digest(compare: str | None) -> str | None:
+    """SHA-256 of the --compare table's file (a CSV, or a published table beside the
+    package, which the source fingerprint does not cover); None when it cannot be read."""
+    if compare is None:
+        return None
+    from dbench.reporting.published import published_path
+
+    try:
+        return hashlib.sha256(published_path(compare).read_bytes()).hexdigest()
+    except (UserError, OSError):
+        return None
+
+
+def _leaderboard(root, dataset, model, metric, fmt, all_scores, long, training, compare, width,
+                 lines) -> tuple[str, Any, Any] | None:  # fmt: skip
+    """The leaderboard's text, runs and metrics meta (None: no run matches); its stderr lines
+    are printed and collected into ``lines``."""
+    from dbench.reporting.aggregate import aggregate, filtered_runs, load_records, warn_skipped
+    from dbench.reporting.published import comparison, comparison_caption, comparison_display
+    from dbench.reporting.tables import render, render_display
+
+    with _warnings_to_stderr(lines):  # skipped records, and two records of one run
         records, skipped = load_records(root)
         warn_skipped(skipped)
         runs, meta = filtered_runs(records, dataset, model, metric)
     if runs.empty:
         typer.echo(f"no runs recorded under {root / 'runs'} match these filters", err=True)
-        return
-    width = shutil.get_terminal_size((200, 24)).columns
+        return None
     if not compare:
         board = aggregate(runs, meta, metric)
         text = render(board, fmt, width=width, all_scores=all_scores, long=long, training=training)
     else:
         table = comparison(runs, meta, compare)  # ranked by the published table's metric
         if table.attrs.get("note"):
-            typer.echo(f"note: {table.attrs['note']}", err=True)
+            _stderr(f"note: {table.attrs['note']}", lines)
         if fmt in ("csv", "json"):
             text = render_display(table, fmt)
         else:
             text = render_display(comparison_display(table), fmt, comparison_caption(table), width)
-    _emit(text, output, "leaderboard")
-    if plots is not None:
-        _write_summary_plots(runs, aggregate(runs, meta, metric), plots)
+    return text, runs, meta
 
 
 def _write_summary_plots(runs: Any, board: Any, folder: Path) -> None:

@@ -130,6 +130,26 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     return records, skipped + bad
 
 
+def state(root: Path) -> str | None:
+    """A digest of what :func:`load` would read: the code's context and every record file's
+    validation key (the same key and racy margin as the index's entries). Equal digests: the
+    same files, none changed, added or removed. One ``lstat`` per file and no JSON read, so a
+    repeated call can ask it before loading anything (:mod:`dbench.reporting.result_cache`).
+    None when it cannot vouch: a linked ``runs/`` folder (no index for it either) or a file
+    that changed too recently (or vanished) for its key to be trusted."""
+    folder = runs_dir(Path(root))
+    if folder.is_symlink():
+        return None
+    digest = hashlib.sha256(f"{FORMAT} {_context()}".encode())
+    now = time.time_ns()
+    for path in sorted(folder.glob("*.json"), key=_name):  # the files and order load reads
+        key = _key(path, now)
+        if key is None:
+            return None
+        digest.update(f"{path.name}\0{key}\n".encode())
+    return digest.hexdigest()
+
+
 def _name(path: Path) -> str:
     return path.name
 
