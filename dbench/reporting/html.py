@@ -108,7 +108,7 @@ def build_report(
     if comparison is not None and not placed:
         page["unplaced"] = comparison.attrs.get("note") or "no run matches the published table"
     if study:
-        page["studies"] = _study_sections(results_dir, dataset)
+        page["studies"] = _study_sections(records, dataset, Path(results_dir))
     return _finish(page, out)
 
 
@@ -121,18 +121,16 @@ _STUDY_CAPTIONS = {
 }
 
 
-def _study_sections(results_dir: str | os.PathLike, dataset: str | None) -> list[dict]:
+def _study_sections(records: list, dataset: str | None, root: Path) -> list[dict]:
     """``dbench study``'s analyses for every dataset whose runs compare two or more methods:
     its tables (the rows the Markdown summary prints), figures and the lines saying which
     analyses the runs could not support."""
-    from dbench.reporting.study import run_study
+    from dbench.reporting.study import studies_of
     from dbench.reporting.study_figures import study_figures
     from dbench.reporting.study_text import blocks, heading
 
     try:
-        with warnings.catch_warnings():  # the same skipped records: the report said so once
-            warnings.simplefilter("ignore")
-            studies = run_study(results_dir, dataset)
+        studies = studies_of(records, dataset, root)
     except UserError:  # no runs the study can use: the leaderboard above says what there is
         return []
     sections = []

@@ -304,6 +304,12 @@ def run_study(results_dir: str | os.PathLike, dataset: str | None = None) -> lis
     root = Path(results_dir)
     records, skipped = load_records(root, model_defaults=False)  # no labels: no models loaded
     warn_skipped(skipped)
+    return studies_of(records, dataset, root)
+
+
+def studies_of(records: list[RunRecord], dataset: str | None, root: Path) -> list[Study]:
+    """Every study of ``records`` (read from ``root``), analysed: what :func:`run_study` does
+    once the records are loaded (the HTML report passes the records it has already read)."""
     sampled = [r for r in records if _sampled(r)]
     means = [r for r in records if not _sampled(r)]
     if dataset is not None and not any(_dataset(r) == dataset for r in means):
