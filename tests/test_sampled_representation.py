@@ -93,3 +93,22 @@ def test_the_leaderboard_leaves_the_sampled_sibling_out(vae_run, capsys):
     assert code == 0 and "duplicate" not in err.lower() and "same run" not in err.lower(), err
     rows = [line for line in out.splitlines()[1:] if line.strip()]
     assert len(rows) == 1 and "-sampled" not in out  # one configuration, one run
+
+
+def test_an_unreadable_sibling_is_one_line_and_kept(vae_run, capsys):
+    results, record = vae_run
+    sibling = results / "runs" / f"{record['run_id']}-sampled.json"
+    before = sibling.read_bytes() if sibling.exists() else None
+    sibling.write_text("{not json")
+    try:
+        code, _, err = cli(
+            capsys, "score", record["run_id"], "--metrics", "unsupervised", "--representation",
+            "sampled", "--results-dir", str(results), "--no-progress",
+        )  # fmt: skip
+        one_line_error(code, err, "unreadable run record")
+        assert sibling.read_text() == "{not json"  # nothing of it was replaced
+    finally:
+        if before is None:
+            sibling.unlink()
+        else:
+            sibling.write_bytes(before)

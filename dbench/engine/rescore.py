@@ -20,13 +20,20 @@ from dbench.engine.identity import metric_settings, recorded_protocol
 from dbench.engine.saved import load_dataset, load_model, state_path
 from dbench.engine.scoring import score_all
 from dbench.engine.settings import check_metrics
-from dbench.engine.store import RunRecord, ensure_writable, find_record, write_record
+from dbench.engine.store import (
+    SAMPLED_SUFFIX,
+    RunRecord,
+    ensure_writable,
+    find_record,
+    read_record,
+    record_path,
+    write_record,
+)
 from dbench.errors import UserError
 
 #: what ``representation`` may name: the posterior mean (what every run scores) or a draw
 #: from the posterior (Locatello et al. 2019 score both; their Fig. 1 compares them)
 REPRESENTATIONS = ("mean", "sampled")
-SAMPLED_SUFFIX = "-sampled"
 
 
 def rescore(
@@ -102,13 +109,13 @@ def sampled_encoder(model: Any, seed: int) -> Any:
 
 
 def sampled_sibling(results_dir: Path, record: RunRecord) -> RunRecord:
-    """The record that holds ``record``'s sampled-representation scores: read when it exists,
-    else a copy of the run's record without its scores (what ran is the same run)."""
+    """The record that holds ``record``'s sampled-representation scores: read when it exists
+    (an unreadable one is one line, never replaced), else a copy of the run's record without
+    its scores (what ran is the same run)."""
     sibling_id = record["run_id"] + SAMPLED_SUFFIX
-    try:
-        return find_record(results_dir, sibling_id)
-    except UserError:
-        pass
+    path = record_path(results_dir, sibling_id)
+    if path.exists():
+        return read_record(path)
     keep = {k: v for k, v in record.items()
             if k not in ("path", "existing", "outcome", "history", "rescored")}  # fmt: skip
     return {**keep, "run_id": sibling_id, "scores": {}, "metrics": {}, "timings": {},

@@ -24,6 +24,10 @@ from dbench.errors import UserError
 
 RunRecord = dict[str, Any]
 
+#: a run's sampled-representation scores live beside its record, under its id + this suffix
+#: (``dbench score --representation sampled``, :mod:`dbench.engine.rescore`)
+SAMPLED_SUFFIX = "-sampled"
+
 
 def check_run_id(run_id: Any) -> str:
     if not RUN_ID.accepts(run_id):
@@ -146,7 +150,7 @@ def find_record(results_dir: Path, run: str) -> RunRecord:
     if exact:
         matches = exact
     elif len(matches) > 1:  # a run and its sampled-representation sibling: the run
-        runs = [m for m in matches if not m.stem.endswith("-sampled")]
+        runs = [m for m in matches if not m.stem.endswith(SAMPLED_SUFFIX)]
         matches = runs if len(runs) == 1 else matches
     if len(matches) != 1:
         what = "no run" if not matches else f"{len(matches)} runs"
