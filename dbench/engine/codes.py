@@ -10,7 +10,6 @@ combination is not in the file.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from dbench.checks import MAX_CODE_DIMS, MAX_CODE_MAGNITUDE
 from dbench.contracts import FiniteGrid, Observations
-from dbench.datasets.files import NpzMember, npz_keys
+from dbench.datasets.files import NpzMember, npz_keys, sha256_file
 from dbench.errors import UserError
 
 MIN_ROWS = 10
@@ -74,7 +73,7 @@ def load_codes(path: str | Path, sim: Any) -> tuple[Any, Any, str]:
             f"got {members['factors'].shape} for z {z_shape}"
         )
     z = checked_codes(z_member.read(), f"{path}: the codes z")
-    fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    fingerprint = sha256_file(path)[:16]  # read in pieces: the file may be large
     if "factors" not in members:
         return _full_grid_encode(sim, z), sim, fingerprint
     factors = members["factors"].read()
