@@ -426,3 +426,24 @@ def test_the_cli_says_a_duplicate_run_in_one_line(tmp_path, capsys):
     assert code == 0, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("warning: records ") and "same run" in lines[0]
+
+
+def test_the_committed_builtin_defaults_are_what_every_builtin_model_resolves():
+    """Leaderboards label rows with dbench/reporting/builtin_defaults.json (no torch): it must
+    equal what building each built-in model resolves (``make defaults`` rewrites it)."""
+    from dbench.reporting.identity import BUILTIN_DEFAULTS, resolved_builtin_defaults
+
+    committed = json.loads(BUILTIN_DEFAULTS.read_text())
+    assert committed == resolved_builtin_defaults(), "stale: run `make defaults`"
+
+
+def test_labels_of_builtin_models_load_no_model_module(tmp_path):
+    """A leaderboard of built-in models' records imports neither the models nor torch."""
+    code = (
+        "import sys\n"
+        "from dbench.reporting.identity import model_defaults\n"
+        "assert model_defaults('betavae')['beta'] == 4\n"
+        "assert model_defaults('nonexistent') is None\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -284,3 +284,35 @@ def test_rows_carry_the_identitys_own_keys_whatever_the_configuration_cache_hold
         assert (row["_config"], row["_run"]) == (ident.config_key, ident.key)
         assert row["_params"] == identity.key_text(ident.params)
     assert run_row(as_float)["_run"] == run_row(records[4])["_run"]  # beta 4, seed 1
+
+
+def test_rows_of_one_configuration_share_its_parts_and_keep_each_runs_own_key():
+    """run_row computes a configuration's parts once and reuses them for its other seeds
+    (cached on the identity block's text): every row's keys must still be what the record's
+    own identity says, for reordered keys, 4 vs 4.0 and other seeds; and a seed that the
+    identity model refuses is refused on the shared path too (one it coerces, coerced alike)."""
+    from dbench.engine.identity import identity_of_record
+    from dbench.reporting.runs import run_row
+
+    def schema2(rec: dict) -> dict:
+        return {**rec, "schema": 2, "identity": identity_of_record(rec).model_dump()}
+
+    base = [schema2(record(f"b{beta}-s{seed}", seed=seed, kwargs={"beta": beta}))
+            for beta in (4, 4.0, 16) for seed in (0, 1, 7)]  # fmt: skip
+    reordered = dict(base[1])
+    reordered["identity"] = dict(reversed(list(base[1]["identity"].items())))
+    keys = set()
+    for rec in [*base, reordered]:
+        row, ident = run_row(rec), identity_of_record(rec)
+        assert (row["_run"], row["_config"], row["seed"]) == (ident.key, ident.config_key,
+                                                               ident.seed)  # fmt: skip
+        keys.add(row["_run"])
+    assert len(keys) == 6  # beta 4 and 4.0 are one configuration; 2 of them x 3 seeds
+    for seed in (-1, 2**32, 10**23, True, "1", 1.0):
+        rec = dict(base[0])
+        rec["identity"] = {**rec["identity"], "seed": seed}
+        if seed in (-1, 2**32, 10**23):
+            with pytest.raises(ValueError):
+                run_row(rec)
+        else:  # what the identity model makes of it (the record's validator refuses them)
+            assert run_row(rec)["_run"] == identity_of_record(rec).key

@@ -109,7 +109,7 @@ def read_record(path: Path) -> RunRecord:
     if path.is_symlink() and path.resolve().parent != path.parent.resolve():
         raise UserError(f"refusing run record {path}: a link to a file outside its folder")
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(path.read_bytes())  # bytes: no text decoding pass
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: JSON, huge ints
         raise UserError(f"unreadable run record {path}: {exc}") from None
     except RecursionError:

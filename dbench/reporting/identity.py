@@ -17,6 +17,8 @@ string, so pandas can group on it.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from dbench.engine.identity import (  # noqa: F401 - the reporting layer's names for them
@@ -42,12 +44,54 @@ def _mapping(value: Any) -> dict[str, Any]:
 #: (:mod:`dbench.reporting.record_index`): resolving them loads the models' modules (torch)
 _REMEMBERED: dict[str, str] = {}
 
+#: the built-in models' defaults, written by :func:`write_builtin_defaults` (``make defaults``)
+#: so that labelling a leaderboard loads no model module, and torch with it (1.6 s and about
+#: 190 MB); ``tests/test_identity.py`` checks the file against every built-in model
+BUILTIN_DEFAULTS = Path(__file__).with_name("builtin_defaults.json")
+
 
 def model_defaults(model: str) -> dict[str, Any] | None:
     """The registered model's hyperparameters with no kwargs; None when it is not registered."""
     if model in _REMEMBERED:
         return json.loads(_REMEMBERED[model])
+    builtin = _builtin_defaults().get(model)
+    if builtin is not None and _is_builtin(model):
+        return json.loads(builtin)
     return registered_params(model, {})
+
+
+@lru_cache(maxsize=1)
+def _builtin_defaults() -> dict[str, str]:
+    try:
+        data = json.loads(BUILTIN_DEFAULTS.read_text())
+    except (OSError, ValueError):  # a broken install: resolve them from the models
+        return {}
+    return {m: key_text(p) for m, p in data.items() if isinstance(p, dict)}
+
+
+def _is_builtin(model: str) -> bool:
+    """Whether ``model`` names a built-in (a plugin could claim the name only by clashing,
+    which the registry refuses)."""
+    from dbench.registry import MODELS
+
+    try:
+        return MODELS.entry(model).distribution is None
+    except Exception:  # noqa: BLE001 - an unknown name
+        return False
+
+
+def resolved_builtin_defaults() -> dict[str, dict[str, Any]]:
+    """Every built-in model's defaults, resolved by building it (loads torch)."""
+    from dbench.registry import MODELS
+
+    names = [n for n in MODELS.names() if MODELS.entry(n).distribution is None]
+    return {name: registered_params(name, {}) for name in names}
+
+
+def write_builtin_defaults() -> None:
+    """Write :data:`BUILTIN_DEFAULTS` from the models themselves."""
+    text = json.dumps(resolved_builtin_defaults(), indent=1, sort_keys=True)
+    BUILTIN_DEFAULTS.write_text(text + "\n")
 
 
 def defaults_text(model: str) -> str:

@@ -14,6 +14,7 @@ the configuration's parts, see :mod:`dbench.reporting.identity`); ``load_runs`` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbench.checks import SEED_MAX
 from dbench.engine.store import RunRecord, iter_records
 from dbench.reporting import identity
 from dbench.reporting.labels import data_text
@@ -119,10 +121,8 @@ def _metric_seconds(timings: dict[str, Any]) -> float:
 def run_row(record: RunRecord) -> dict[str, Any]:
     """One record as one flat row (public columns and the private key columns)."""
     config = record["config"]
-    ident = identity.identity_of_record(record)  # the one definition of sameness
-    shared = _configuration(ident, config["dataset"])
+    shared, seed = _configuration(record)
     data, budget = shared["data"], shared["budget"]
-    params = ident.params
     info = _mapping(record.get("dataset"))
     row: dict[str, Any] = {
         "run_id": record["run_id"],
@@ -134,10 +134,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "steps": budget.get("steps"),
         "batch_size": budget.get("batch_size"),
     }
-    for key, value in data["kwargs"].items():
-        row[data_column(key)] = cell(value)
-    for key, value in params.items():
-        row[param_column(key)] = cell(value)
+    row.update(shared["cells"])  # dataset kwargs and hyperparameters, one column each
     for metric, scores in record["scores"].items():
         for score, value in scores.items():
             row[f"{metric}.{score}"] = _number(value)
@@ -155,6 +152,11 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         **{col: environment.get(key) for col, key in _VERSIONS.items()},
     )
     factors = info.get("factor_names")
+    if shared["run_head"] is None:  # the mark occurs in the configuration itself
+        run = identity.run_key(shared["configuration"], seed)
+    else:
+        text = f"{shared['run_head']}{seed}{shared['run_tail']}"
+        run = hashlib.sha256(text.encode()).hexdigest()
     row.update(
         _params=shared["_params"],
         _data=shared["_data"],
@@ -162,41 +164,63 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         _budget=shared["_budget"],
         _protocol=_protocol_text(record),
         _config=shared["_config"],
-        _run=identity.run_key(shared["configuration"], ident.seed),  # == ident.key
-        _factors=json.dumps(factors if isinstance(factors, list) else []),
+        _run=run,  # == identity.run_key(configuration, seed) == ident.key
+        _factors=_factors_text(factors),
     )
     return row
 
 
 #: the seed-independent parts of rows, by configuration (a study has 50 seeds of each)
 _CONFIGURATIONS: dict[tuple[str, str], dict[str, Any]] = {}
+_CACHE_SIZE = 4096
+#: stands for the seed in a run key's text, which is split around it (JSON escapes the NULs)
+_SEED_MARK = "\x00seed\x00"
 
 
-def _configuration(ident: identity.RunIdentity, dataset: str) -> dict[str, Any]:
-    """What a row takes from its run's configuration (the identity without the seed): the
-    canonical key texts, computed once per distinct configuration. Cached on the JSON text
-    of the validated identity without its seed: equal texts are equal values (numbers keep
-    their type in JSON text: ``4`` and ``4.0`` are two entries, with equal results)."""
-    try:
-        text = json.dumps(ident.model_dump(exclude={"seed"}), sort_keys=True)
-    except (TypeError, ValueError):  # a value JSON cannot hold: not cached
-        return _configuration_of(ident, dataset)
-    key = (text, dataset)
-    if key not in _CONFIGURATIONS:
-        if len(_CONFIGURATIONS) >= 4096:
+def _configuration(record: RunRecord) -> tuple[dict[str, Any], int]:
+    """What a row takes from its run's configuration (the identity without the seed, computed
+    once per distinct configuration) and the run's seed.
+
+    A schema-2 record's configuration is cached on the ``repr`` of its identity block without
+    the seed: equal texts are equal content, since records hold JSON values only (``4`` and
+    ``4.0``, or keys in another order, are two entries with equal results). The first record
+    of a configuration is validated as :func:`~dbench.engine.identity.identity_of_record`
+    does; the others differ from it only in the seed, which is checked here."""
+    raw = record.get("identity")
+    if record.get("schema", 1) >= 2 and isinstance(raw, dict):
+        key = (repr({k: v for k, v in raw.items() if k != "seed"}), record["config"]["dataset"])
+        shared = _CONFIGURATIONS.get(key)
+        seed = raw.get("seed")
+        if shared is not None and type(seed) is int and 0 <= seed <= SEED_MAX:
+            return shared, seed
+    else:
+        key = None
+    ident = identity.identity_of_record(record)  # the one definition of sameness
+    shared = _configuration_of(ident, record["config"]["dataset"])
+    if key is not None:
+        if len(_CONFIGURATIONS) >= _CACHE_SIZE:
             _CONFIGURATIONS.clear()
-        _CONFIGURATIONS[key] = _configuration_of(ident, dataset)
-    return _CONFIGURATIONS[key]
+        _CONFIGURATIONS[key] = shared
+    return shared, ident.seed
 
 
 def _configuration_of(ident: identity.RunIdentity, dataset: str) -> dict[str, Any]:
     data = {"source": ident.source, "checksum": ident.checksum, "kwargs": ident.data_kwargs}
     budget = identity.budget_of({}, ident)
     configuration = ident.configuration()
+    cells = {data_column(k): cell(v) for k, v in data["kwargs"].items()}
+    cells.update({param_column(k): cell(v) for k, v in ident.params.items()})
+    # RunIdentity.key's text with the seed cut out: a run's key is one hash, not one dump
+    text = json.dumps({**configuration, "seed": _SEED_MARK}, sort_keys=True)
+    mark = json.dumps(_SEED_MARK)
+    head, tail = text.split(mark, 1) if text.count(mark) == 1 else (None, None)
     return {
         "data": data,
         "budget": budget,
+        "cells": cells,
         "configuration": configuration,
+        "run_head": head,
+        "run_tail": tail,
         "_params": identity.key_text(ident.params),
         "_data": identity.key_text(data),
         "_data_text": data_text(data, _data_defaults(dataset, data["kwargs"])),
@@ -205,34 +229,55 @@ def _configuration_of(ident: identity.RunIdentity, dataset: str) -> dict[str, An
     }
 
 
+@lru_cache(maxsize=256)
+def _factors_json(names: tuple[str, ...]) -> str:
+    return json.dumps(list(names))
+
+
+def _factors_text(factors: Any) -> str:
+    if isinstance(factors, list):
+        try:
+            return _factors_json(tuple(factors))
+        except TypeError:  # an unhashable name: not cached
+            return json.dumps(factors)
+    return "[]"
+
+
 def _data_defaults(dataset: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     # Only kwargs are compared with the defaults: with none (every built-in dataset of the
     # studies) the dataset's module, and torch with it, is not loaded.
     return identity.dataset_defaults(dataset) if kwargs else {}
 
 
+#: protocol texts by the ``repr`` of what they are computed from (a study's records share them)
+_PROTOCOLS: dict[str, str] = {}
+
+
 def _protocol_text(record: RunRecord) -> str:
-    """The canonical JSON of the record's metric protocols. A study's records share their
-    protocols, so the result is cached on what it is computed from (as JSON text): per
-    scored metric its version and settings, and the settings the config gave it."""
+    """The canonical JSON of the record's metric protocols: per scored metric its version and
+    settings, and the settings the config gave it. Cached on the ``repr`` of those parts
+    (JSON values only: equal texts are equal content)."""
     metrics = _mapping(record.get("metrics"))
     given = _mapping(record["config"].get("metric_kwargs"))
     parts = []
     for name in sorted(record["scores"]):
         info = _mapping(metrics.get(name))
-        parts.append([name, info.get("version"), info.get("resolved_settings"),
-                      "settings" in info, info.get("settings"), given.get(name)])  # fmt: skip
-    try:
-        basis = json.dumps(parts, sort_keys=True)
-    except (TypeError, ValueError):  # a value JSON cannot hold: no cache
-        return identity.key_text(identity.protocol(record))
-    return _cached_protocol(basis)
+        parts.append((name, info.get("version"), info.get("resolved_settings"),
+                      "settings" in info, info.get("settings"), given.get(name)))  # fmt: skip
+    basis = repr(parts)
+    text = _PROTOCOLS.get(basis)
+    if text is None:
+        text = _protocol_of(parts)
+        if len(_PROTOCOLS) >= _CACHE_SIZE:
+            _PROTOCOLS.clear()
+        _PROTOCOLS[basis] = text
+    return text
 
 
-@lru_cache(maxsize=256)
-def _cached_protocol(basis: str) -> str:
+def _protocol_of(parts: list[tuple]) -> str:
+    """The protocol text of a record holding only these parts (what it depends on)."""
     metrics, given = {}, {}
-    for name, version, resolved, has_settings, settings, kwargs in json.loads(basis):
+    for name, version, resolved, has_settings, settings, kwargs in parts:
         metrics[name] = {"version": version, "resolved_settings": resolved}
         if has_settings:  # present, even as null, it is what counts (not the config's)
             metrics[name]["settings"] = settings
@@ -251,15 +296,28 @@ def is_sampled(record: RunRecord) -> bool:
     return isinstance(rep, dict) and any(rep.get(k) == "sampled" for k in _SAMPLED_KEYS)
 
 
+#: metrics summaries by the ``repr`` of what they are built from, shared by the records that
+#: have equal ones (a study's records do): read only, like the record index's decoded ones
+_METRICS: dict[str, dict[str, dict[str, Any]]] = {}
+
+
 def record_metrics(record: RunRecord) -> dict[str, dict[str, Any]]:
     """Per scored metric: its score names (in the record's order), and the headline score and
     lower-is-better scores the record's ``metrics`` meta declares (None and [] if it does not)."""
     meta = _mapping(record.get("metrics"))
-    out = {}
+    parts = []
     for name, values in record["scores"].items():
         info = _mapping(meta.get(name))
-        out[name] = {"scores": list(values), "primary": info.get("primary") or None,
-                     "lower_is_better": list(info.get("lower_is_better") or ())}  # fmt: skip
+        parts.append((name, list(values), info.get("primary"), info.get("lower_is_better")))
+    basis = repr(parts)
+    out = _METRICS.get(basis)
+    if out is None:
+        out = {name: {"scores": values, "primary": primary or None,
+                      "lower_is_better": list(lower or ())}
+               for name, values, primary, lower in parts}  # fmt: skip
+        if len(_METRICS) >= _CACHE_SIZE:
+            _METRICS.clear()
+        _METRICS[basis] = out
     return out
 
 
