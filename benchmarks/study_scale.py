@@ -7,10 +7,10 @@ timed from just before the call to its end (imports excluded: the parse baseline
 nothing), with the child's peak resident memory (``resource.getrusage``). Rounds alternate
 parse / leaderboard / study so that a busy machine slows each alike; ``first`` calls run with
 no index file in the results root (``.index/``), ``repeated`` calls right after a call of the
-same command (so with the index that call wrote; a leaderboard also with the output it stored,
-dbench/reporting/result_cache.py, which a study does not have: it writes files). The
+same command (so with the index that call wrote, and the output it stored,
+dbench/reporting/result_cache.py: a leaderboard's stdout, a study's stdout and files). The
 leaderboard prints to stdout (``-o`` writes a file, and a call that writes files is never
-served from the result cache); ``index only``: a repeated leaderboard whose stored output was
+served from the result cache); ``index only``: a repeated call whose stored output was
 removed first, the cost of a repeated call with other arguments.
 
     python benchmarks/study_scale.py                 # 12,600 records, 2 rounds
@@ -201,11 +201,10 @@ def main() -> None:
                 drop_index(root)
                 rows.setdefault(f"{kind} first", []).append(measure(kind, root, out))
                 rows.setdefault(f"{kind} repeated", []).append(measure(kind, root, out))
-                if kind == "leaderboard":
-                    drop_results(root)
-                    rows.setdefault("leaderboard repeated, index only", []).append(
-                        measure(kind, root, out)
-                    )
+                drop_results(root)
+                rows.setdefault(f"{kind} repeated, index only", []).append(
+                    measure(kind, root, out)
+                )
         if args.figures:
             rows["study with figures (repeated)"] = [measure("study_figures", root, out)]
     parse = statistics.median(r["seconds"] for r in rows["parse"])

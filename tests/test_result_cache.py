@@ -1,6 +1,8 @@
 """The result cache (dbench/reporting/result_cache.py): a repeated ``dbench leaderboard`` prints
 its stored output, byte for byte (stderr warnings too), and computes it anew whenever a record,
-an argument or the entry itself is not what it was; files it writes are never served."""
+an argument or the entry itself is not what it was; files it writes are never served. A
+repeated ``dbench study`` writes the files its first call stored (and only under its output
+folder) and prints the same lines."""
 
 from __future__ import annotations
 
@@ -103,6 +105,23 @@ def test_another_argument_gives_fresh_output(root, calls):
     assert len(entries(root)) == 3
 
 
+#: ``files`` no entry written by the cache holds: outside the output folder, or malformed
+FORGED_FILES = [
+    [],
+    {"../outside.txt": {"text": "x"}},
+    {"/tmp/absolute.txt": {"text": "x"}},
+    {"a/../../b.txt": {"text": "x"}},
+    {".hidden": {"text": "x"}},
+    {"a/b/c/d.txt": {"text": "x"}},
+    {"a//b.txt": {"text": "x"}},
+    {"a.txt": "x"},
+    {"a.txt": {"text": 1}},
+    {"a.txt": {"text": "x", "base64": "eA=="}},
+    {"a.txt": {"base64": "not base64!"}},
+    {"a.txt": {"gzip": "x"}},
+]
+
+
 def test_a_corrupt_or_foreign_entry_is_ignored(root, calls):
     first = board(root)
     (path,) = entries(root)
@@ -113,11 +132,13 @@ def test_a_corrupt_or_foreign_entry_is_ignored(root, calls):
         "[" * 100_000,
         "null",
         "\x00\xff",
-        json.dumps({**good, "format": 2}),
+        json.dumps({**good, "format": 1}),  # the format before entries held files
         json.dumps({**good, "key": "0" * 64}),
         json.dumps({**good, "stdout": 1}),
         json.dumps({**good, "stderr_lines": [1]}),
         json.dumps({**good, "extra": 1}),
+        json.dumps({k: v for k, v in good.items() if k != "files"}),
+        *(json.dumps({**good, "files": files}) for files in FORGED_FILES),
     ]
     for n, text in enumerate(spoiled, start=2):
         path.write_text(text, encoding="utf-8", errors="surrogateescape")
@@ -219,3 +240,64 @@ def test_output_with_a_python_warning_is_shown_and_not_cached(root, monkeypatch)
     with pytest.warns(FutureWarning, match="changes its mind"):  # shown as without a cache
         board(root)
     assert not entries(root)
+
+
+# -- dbench study: an entry with files -------------------------------------------------------
+@pytest.fixture
+def analyses(monkeypatch) -> list[int]:
+    """How often the study was analysed (computed, not replayed)."""
+    import dbench.reporting.study
+
+    seen: list[int] = []
+    real = dbench.reporting.study.run_study
+
+    def spy(*args, **kwargs):
+        seen.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dbench.reporting.study, "run_study", spy)
+    return seen
+
+
+def study(root: Path, out: Path):
+    args = ["study", "--no-figures", "-o", str(out), "--results-dir", str(root)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def test_a_repeated_study_writes_the_stored_files_and_prints_the_same(root, analyses, tmp_path):
+    out = tmp_path / "out"
+    first = study(root, out)
+    tree = _tree(out)
+    assert len(analyses) == 1 and "dsprites/summary.md" in tree and len(tree) > 4
+    (out / "dsprites" / "summary.md").unlink()  # the user deletes one file, edits another
+    (out / "dsprites" / "study.json").write_text("{}")
+    again = study(root, out)
+    assert len(analyses) == 1, "computed again, not replayed"
+    assert (again.stdout, again.stderr) == (first.stdout, first.stderr)
+    assert _tree(out) == tree
+    other = tmp_path / "elsewhere"  # another output folder is another call
+    study(root, other)
+    assert len(analyses) == 2 and _tree(other) == tree
+    write(root, record("b4-s2", seed=2, kwargs={"beta": 4}))  # a new record: computed anew
+    study(root, out)
+    assert len(analyses) == 3
+
+
+def test_a_forged_study_entry_writes_nothing_outside_its_folder(root, analyses, tmp_path):
+    out = tmp_path / "deep" / "out"
+    study(root, out)
+    (path,) = entries(root)
+    good = json.loads(path.read_text())
+    for files in FORGED_FILES[1:7]:
+        path.write_text(json.dumps({**good, "files": files}))
+        study(root, out)
+    assert len(analyses) == 7  # every forged entry was ignored and the study computed anew
+    assert not list(tmp_path.rglob("outside.txt")) and not list(tmp_path.rglob("b.txt"))
+    assert not Path("/tmp/absolute.txt").exists()

@@ -114,7 +114,7 @@ def leaderboard(
         name = result_cache.key(root, "leaderboard", args)
     stored = result_cache.replay(root, name) if name else None
     if stored is not None:
-        stdout, lines = stored
+        stdout, lines, _ = stored
         for line in lines:
             typer.echo(line, err=True)
         _emit(stdout, None, "leaderboard")

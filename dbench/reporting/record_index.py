@@ -142,12 +142,23 @@ def state(root: Path) -> str | None:
         return None
     digest = hashlib.sha256(f"{FORMAT} {_context()}".encode())
     now = time.time_ns()
-    for path in sorted(folder.glob("*.json"), key=_name):  # the files and order load reads
-        key = _key(path, now)
+    for name in _json_names(folder):  # the files and order load reads
+        key = _key(os.path.join(folder, name), now)
         if key is None:
             return None
-        digest.update(f"{path.name}\0{key}\n".encode())
+        digest.update(f"{name}\0{key}\n".encode())
     return digest.hexdigest()
+
+
+def _json_names(folder: Path) -> list[str]:
+    """The names ``sorted(folder.glob("*.json"))`` gives (no hidden files), without building
+    a Path per file: a repeated call asks this of thousands of files."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(e.name for e in entries
+                          if e.name.endswith(".json") and not e.name.startswith("."))  # fmt: skip
+    except OSError:  # no runs/ folder (yet)
+        return []
 
 
 def _name(path: Path) -> str:
@@ -184,7 +195,7 @@ def _summarise(record: RunRecord) -> dict[str, Any]:
         return {"bad": f"run record {record.get('run_id', '?')}: {problem}"}
 
 
-def _key(path: Path, now_ns: int) -> list[int] | None:
+def _key(path: Path | str, now_ns: int) -> list[int] | None:
     """The file's validation key, or None when it cannot be trusted (or read)."""
     try:
         st = os.lstat(path)

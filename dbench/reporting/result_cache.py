@@ -10,9 +10,11 @@ record, other argument, other source or other plugin gives another name, so an e
 invalidated: it is no longer asked for (the folder keeps the newest :data:`KEEP`).
 
 An entry holds what the call printed: stdout, and its stderr lines (warnings about skipped
-records), replayed in the same order. It is untrusted input like the records: one that is
-not a regular file, too large, not JSON, not this module's format or keyed otherwise is
-ignored (the call computes its output as without a cache). Entries are written atomically
+records), replayed in the same order; for a command that writes files (``dbench study``), also
+those files, by their path under the call's output folder, which a replay writes again. It is untrusted input like the records: one that is
+not a regular file, too large, not JSON, not this module's format or keyed otherwise, or that
+names a file outside its output folder (any part not a plain name), is ignored (the call
+computes its output as without a cache). Entries are written atomically
 (:mod:`dbench.atomic`), only when the record state after the computation equals the one
 before (a record changed meanwhile could be half in the output), and never where the results
 root cannot be written (no cache, same output). A writer of the results root could forge an
@@ -22,6 +24,8 @@ malformed files, not against the owner of the folder.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -34,15 +38,23 @@ from typing import Any
 
 from dbench.reporting import record_index
 
-FORMAT = 1
+FORMAT = 2
 FOLDER = Path(".index") / "results"
 #: an entry larger than this is neither written nor read
 MAX_BYTES = 32_000_000
-#: entries kept in the folder; older ones (other arguments, older records) are removed
+#: entries kept in the folder; older ones (other arguments, older records) are removed, and
+#: old ones beyond :data:`KEEP_BYTES` in all
 KEEP = 64
-#: the libraries that aggregate and render a leaderboard (their versions are in the key)
-LIBRARIES = ("pandas", "numpy", "rich", "tabulate", "jinja2", "markupsafe")
+KEEP_BYTES = 256_000_000
+#: the libraries that aggregate and render a leaderboard or a study (their versions are in
+#: the key)
+LIBRARIES = ("pandas", "numpy", "rich", "tabulate", "jinja2", "markupsafe", "scipy",
+             "matplotlib", "seaborn")  # fmt: skip
 _ENTRY = re.compile(r"[0-9a-f]{64}\.json")
+#: one part of a stored file's path: a plain name (no separator, no leading dot)
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+#: a stored file's path: at most this many parts under the output folder
+MAX_DEPTH = 3
 
 
 def key(root: Path, command: str, arguments: dict[str, Any]) -> str | None:
@@ -89,9 +101,9 @@ def _folder(root: Path) -> Path | None:
     return folder
 
 
-def replay(root: Path, name: str) -> tuple[str, list[str]] | None:
-    """The stored (stdout, stderr lines) of entry ``name``; None when there is none or it is
-    anything but what :func:`store` writes."""
+def replay(root: Path, name: str) -> tuple[str, list[str], dict[str, bytes]] | None:
+    """The stored (stdout, stderr lines, files) of entry ``name``; None when there is none or
+    it is anything but what :func:`store` writes."""
     folder = _folder(root)
     if folder is None or not _ENTRY.fullmatch(f"{name}.json"):
         return None
@@ -103,26 +115,65 @@ def replay(root: Path, name: str) -> tuple[str, list[str]] | None:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
-    if not isinstance(data, dict) or set(data) != {"format", "key", "stdout", "stderr_lines"}:
+    if not isinstance(data, dict) or set(data) != {"format", "key", "stdout", "stderr_lines",
+                                                   "files"}:  # fmt: skip
         return None
     stdout, lines = data["stdout"], data["stderr_lines"]
     if data["format"] != FORMAT or data["key"] != name or not isinstance(stdout, str):
         return None
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         return None
-    return stdout, lines
+    files = _decode_files(data["files"])
+    return None if files is None else (stdout, lines, files)
+
+
+def _decode_files(stored: Any) -> dict[str, bytes] | None:
+    if not isinstance(stored, dict):
+        return None
+    files = {}
+    for relpath, content in stored.items():
+        if not is_plain_relpath(relpath) or not isinstance(content, dict) or len(content) != 1:
+            return None
+        (kind, value), = content.items()
+        if not isinstance(value, str) or kind not in ("text", "base64"):
+            return None
+        try:
+            files[relpath] = (value.encode() if kind == "text"
+                              else base64.b64decode(value, validate=True))  # fmt: skip
+        except (binascii.Error, UnicodeEncodeError):  # lone surrogates in a forged text
+            return None
+    return files
+
+
+def is_plain_relpath(relpath: Any) -> bool:
+    """Whether ``relpath`` is ``a/b/c`` of plain names (at most :data:`MAX_DEPTH`): a path
+    that stays under the folder it is joined to."""
+    if not isinstance(relpath, str):
+        return False
+    parts = relpath.split("/")
+    return len(parts) <= MAX_DEPTH and all(_PART.fullmatch(p) for p in parts)
 
 
 def store(root: Path, command: str, arguments: dict[str, Any], name: str, stdout: str,
-          lines: list[str]) -> None:  # fmt: skip
+          lines: list[str], files: dict[str, bytes] | None = None) -> None:  # fmt: skip
     """Keep this call's output as entry ``name`` (the key asked before computing it), if the
-    records are still as they were then; a results root that cannot be written keeps nothing."""
+    records are still as they were then; a results root that cannot be written keeps nothing.
+    ``files``: the files the call wrote, by their path under its output folder."""
     from dbench.atomic import write_text
 
     folder = _folder(root)
     if folder is None or key(root, command, arguments) != name:
         return  # a record changed while the output was computed: it may mix old and new
-    text = json.dumps({"format": FORMAT, "key": name, "stdout": stdout, "stderr_lines": lines})
+    encoded = {}
+    for relpath, content in (files or {}).items():
+        if not is_plain_relpath(relpath):
+            return  # a name a replay would refuse: nothing kept
+        try:
+            encoded[relpath] = {"text": content.decode()}
+        except UnicodeDecodeError:
+            encoded[relpath] = {"base64": base64.b64encode(content).decode()}
+    text = json.dumps({"format": FORMAT, "key": name, "stdout": stdout, "stderr_lines": lines,
+                       "files": encoded})  # fmt: skip
     if len(text.encode()) > MAX_BYTES:
         return
     try:
@@ -139,6 +190,9 @@ def _prune(folder: Path) -> None:
         if _ENTRY.fullmatch(path.name):
             info = os.lstat(path)
             if stat.S_ISREG(info.st_mode):
-                entries.append((info.st_mtime_ns, path.name, path))
-    for _, _, path in sorted(entries, reverse=True)[KEEP:]:
-        path.unlink(missing_ok=True)
+                entries.append((info.st_mtime_ns, path.name, info.st_size, path))
+    kept = 0
+    for rank, (_, _, size, path) in enumerate(sorted(entries, reverse=True)):
+        kept += size
+        if rank >= KEEP or (rank > 0 and kept > KEEP_BYTES):
+            path.unlink(missing_ok=True)
