@@ -1,5 +1,6 @@
-"""The result cache: a repeated ``dbench leaderboard`` (same arguments, unchanged records) prints
-the output stored under the results root (``.index/results/``) instead of computing it again.
+"""The result cache: a repeated ``dbench leaderboard`` or ``dbench study`` (same arguments,
+unchanged records) prints (and writes) the output stored under the results root
+(``.index/results/``) instead of computing it again.
 
 An entry is named by the SHA-256 of the command, its normalised arguments, the record state
 (:func:`dbench.reporting.record_index.state`: dbench's source and plugins, and every record
