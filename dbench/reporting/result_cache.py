@@ -11,10 +11,11 @@ record, other argument, other source or other plugin gives another name, so an e
 invalidated: it is no longer asked for (the folder keeps the newest :data:`KEEP`).
 
 An entry holds what the call printed: stdout, and its stderr lines (warnings about skipped
-records), replayed in the same order; for a command that writes files (``dbench study``), also
-those files, by their path under the call's output folder, which a replay writes again. It is untrusted input like the records: one that is
-not a regular file, too large, not JSON, not this module's format or keyed otherwise, or that
-names a file outside its output folder (any part not a plain name), is ignored (the call
+records), replayed in the same order; for a command that writes files (``dbench study``),
+also those files, by their path under the call's output folder, which a replay writes again.
+It is untrusted input like the records: one that is not a regular file, too large, not JSON,
+not this module's format or keyed otherwise, or that names a file outside its output folder
+(any part not a plain name), is ignored (the call
 computes its output as without a cache). Entries are written atomically
 (:mod:`dbench.atomic`), only when the record state after the computation equals the one
 before (a record changed meanwhile could be half in the output), and never where the results
