@@ -19,7 +19,6 @@ import json
 import math
 import os
 import warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,7 +164,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         _protocol=_protocol_text(record),
         _config=shared["_config"],
         _run=run,  # == identity.run_key(configuration, seed) == ident.key
-        _factors=_factors_text(factors),
+        _factors=json.dumps(factors if isinstance(factors, list) else []),
     )
     return row
 
@@ -227,20 +226,6 @@ def _configuration_of(ident: identity.RunIdentity, dataset: str) -> dict[str, An
         "_budget": identity.key_text(budget) if budget else "unknown",
         "_config": identity.digest(configuration),  # == ident.config_key
     }
-
-
-@lru_cache(maxsize=256)
-def _factors_json(names: tuple[str, ...]) -> str:
-    return json.dumps(list(names))
-
-
-def _factors_text(factors: Any) -> str:
-    if isinstance(factors, list):
-        try:
-            return _factors_json(tuple(factors))
-        except TypeError:  # an unhashable name: not cached
-            return json.dumps(factors)
-    return "[]"
 
 
 def _data_defaults(dataset: str, kwargs: dict[str, Any]) -> dict[str, Any]:
