@@ -91,9 +91,16 @@ def test_dbench_udr_writes_a_score_into_each_seed_and_the_leaderboard_shows_it(t
         code, _, err = cli(capsys, "run", *args, f"--seed={seed}")
         assert code == 0, err
     first = sorted((tmp_path / "runs").glob("*.json"))[0].stem
+    # a run's sampled-representation sibling (same identity and seed) is not another seed
+    code, _, err = cli(capsys, "score", first, "--metrics=unsupervised", "--representation",
+                       "sampled", "--no-progress", "--results-dir", str(tmp_path))  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli(capsys, "udr", f"{first}-sampled", "--results-dir", str(tmp_path))
+    assert code == 2 and "holds sampled-representation scores" in err and len(err.splitlines()) == 1
     code, out, err = cli(capsys, "udr", first, "--num-samples=500", "--results-dir",
                          str(tmp_path))  # fmt: skip
     assert code == 0, err
+    (tmp_path / "runs" / f"{first}-sampled.json").unlink()
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert all(0.0 <= r["scores"]["udr"]["udr"] <= 1.0 for r in records)
     # what was compared is printed: seeds, and each run's active latents (as recorded)

@@ -29,6 +29,19 @@ RunRecord = dict[str, Any]
 SAMPLED_SUFFIX = "-sampled"
 
 
+#: where a record's ``representation`` block may say ``"sampled"``
+_SAMPLED_KEYS = ("kind", "mode", "which", "representation", "name")
+
+
+def is_sampled(record: RunRecord) -> bool:
+    """Whether a record's scores were measured on the sampled (not the mean) representation
+    (its ``representation`` block says ``"sampled"``): a run's sibling, not a run."""
+    rep = record.get("representation")
+    if rep == "sampled":
+        return True
+    return isinstance(rep, dict) and any(rep.get(k) == "sampled" for k in _SAMPLED_KEYS)
+
+
 def check_run_id(run_id: Any) -> str:
     if not RUN_ID.accepts(run_id):
         raise UserError(f"invalid run id {run_id!r} ({RUN_ID.words})")

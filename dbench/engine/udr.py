@@ -39,7 +39,7 @@ import numpy as np
 from dbench.checks import MAX_UDR_SAMPLES
 from dbench.engine.identity import identity_of_record
 from dbench.engine.saved import load_dataset, load_model
-from dbench.engine.store import RunRecord, find_record, iter_records, write_record
+from dbench.engine.store import RunRecord, find_record, is_sampled, iter_records, write_record
 from dbench.errors import UserError
 from dbench.representation import Representation
 
@@ -118,10 +118,14 @@ def udr(
         raise UserError(f"udr: aggregate must be one of {shown}; got {aggregate!r}")
     results_dir = Path(results_dir)
     records = [find_record(results_dir, r) for r in runs]
+    for record in records:
+        if is_sampled(record):
+            raise UserError(f"{record['run_id']} holds sampled-representation scores; udr "
+                            "compares the runs themselves")  # fmt: skip
     if len(records) == 1:
         wanted = _configuration(records[0])
-        found, _ = iter_records(results_dir)
-        records = [r for r in found if _configuration(r) == wanted]
+        found, _ = iter_records(results_dir)  # the seeds, not their sampled siblings
+        records = [r for r in found if not is_sampled(r) and _configuration(r) == wanted]
     if len(records) < 2:
         raise UserError("udr needs two or more runs (seeds) of one configuration")
     seeds = [r["config"]["seed"] for r in records]

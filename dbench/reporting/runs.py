@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbench.checks import SEED_MAX
-from dbench.engine.store import RunRecord, iter_records
+from dbench.engine.store import RunRecord, is_sampled, iter_records
 from dbench.reporting import identity
 from dbench.reporting.labels import data_text
 
@@ -55,7 +55,6 @@ SUMMARY_KEY = "\x00summary"
 RESERVED = frozenset(
     BASE + TAIL + ["rank", "n", "seeds", "run_ids", "label", "protocol", "budget", *LONG]
 )
-_SAMPLED_KEYS = ("kind", "mode", "which", "representation", "name")
 _VERSIONS = {
     "dbench_version": "dbench_version",
     "python_version": "python",
@@ -270,15 +269,6 @@ def _protocol_of(parts: list[tuple]) -> str:
     record = {"scores": dict.fromkeys(metrics), "metrics": metrics,
               "config": {"metric_kwargs": given}}  # fmt: skip
     return identity.key_text(identity.protocol(record))
-
-
-def is_sampled(record: RunRecord) -> bool:
-    """Whether a record's scores were measured on the sampled (not the mean) representation
-    (its ``representation`` block says ``"sampled"``)."""
-    rep = record.get("representation")
-    if rep == "sampled":
-        return True
-    return isinstance(rep, dict) and any(rep.get(k) == "sampled" for k in _SAMPLED_KEYS)
 
 
 #: metrics summaries by the ``repr`` of what they are built from, shared by the records that
