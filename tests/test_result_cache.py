@@ -97,6 +97,19 @@ def test_added_and_removed_records_give_fresh_output(root, calls):
     assert board(root, "--format", "csv").stdout != first.stdout and len(calls) == 3
 
 
+def test_a_hidden_record_file_is_watched_like_the_others(root, calls):
+    """``runs/.x.json`` is read (and skipped with a warning) like any ``*.json``: changing it
+    must change the stored output's key as well."""
+    hidden = root / "runs" / ".x.json"
+    hidden.write_text("{")
+    time.sleep(0.02)
+    first = board(root)
+    assert ".x.json" in first.stderr
+    hidden.write_text("[1, 2]")
+    again = board(root)
+    assert len(calls) == 2 and again.stderr != first.stderr and "not a JSON object" in again.stderr
+
+
 def test_another_argument_gives_fresh_output(root, calls):
     table = board(root)
     csv = board(root, "--format", "csv")

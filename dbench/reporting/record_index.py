@@ -93,7 +93,7 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     folder = runs_dir(root)
     if folder.is_symlink():  # the store decides about a linked folder; no index for it
         return _without_index(root)
-    paths = sorted(folder.glob("*.json"), key=_name)  # one folder: by name, as Paths sort
+    paths = [folder / name for name in _json_names(folder)]
     context = _context()
     old, known = _read_index(root, context, len(paths))
     entries: dict[str, dict[str, Any]] = {}
@@ -151,18 +151,14 @@ def state(root: Path) -> str | None:
 
 
 def _json_names(folder: Path) -> list[str]:
-    """The names ``sorted(folder.glob("*.json"))`` gives (no hidden files), without building
-    a Path per file: a repeated call asks this of thousands of files."""
+    """The names of the ``*.json`` entries of ``folder`` (hidden ones too, as ``Path.glob``
+    gives them), sorted, without building a Path per file: a repeated call asks this of
+    thousands of files. :func:`load` and :func:`state` both list records with it."""
     try:
         with os.scandir(folder) as entries:
-            return sorted(e.name for e in entries
-                          if e.name.endswith(".json") and not e.name.startswith("."))  # fmt: skip
+            return sorted(e.name for e in entries if e.name.endswith(".json"))
     except OSError:  # no runs/ folder (yet)
         return []
-
-
-def _name(path: Path) -> str:
-    return path.name
 
 
 def _without_index(root: Path) -> tuple[list[RunRecord], list[str]]:
