@@ -106,3 +106,20 @@ def test_two_seeds_of_one_configuration_draw_seeds_but_no_sweep(tmp_path):
     figures, skipped = summary_figures(runs_of(tmp_path), SCORE)
     assert set(figures) == {"seeds", "tradeoff"}
     assert any("score vs hyperparameter skipped" in s for s in skipped)
+
+
+def test_the_seeds_figure_is_the_same_file_when_drawn_twice_and_numpy_is_left_alone(tmp_path):
+    """The strip plot's jitter is seeded (and numpy's global generator restored), so that
+    `make figures` on unchanged records changes no committed PNG."""
+    import numpy as np
+
+    from dbench.reporting.plots import png_bytes
+
+    write(tmp_path, *(vae(f"b{beta}-s{seed}", beta, seed, 0.5 + 0.1 * seed + 0.01 * beta)
+                      for beta in (1, 4) for seed in (0, 1, 2)))  # fmt: skip
+    runs = runs_of(tmp_path)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    drawn = [png_bytes(summary_figures(runs, SCORE)[0]["seeds"]) for _ in range(2)]
+    assert drawn[0] == drawn[1]
+    assert (np.random.get_state()[1] == before).all()

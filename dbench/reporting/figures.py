@@ -25,9 +25,13 @@ They take the runs frame of :func:`dbench.reporting.aggregate.filtered_runs`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from dbench.reporting.aggregate import GROUP_KEYS, config_labels, param_columns
 from dbench.reporting.chance import runs_chance
@@ -42,6 +46,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: the reconstruction axis turns logarithmic when its largest loss is this many times the least
 LOG_RATIO = 10
+
+
+@contextlib.contextmanager
+def fixed_jitter(seed: int = 0) -> Iterator[None]:
+    """seaborn's ``stripplot`` jitters dots with numpy's global generator: seeded here (and
+    restored after), so that a figure drawn twice from the same records is the same file."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _configs(runs: pd.DataFrame, keep_apart: bool = True) -> pd.Series:
@@ -273,10 +289,9 @@ def seed_distribution(
         sns.boxplot(
             data=data, x=score, y="config", order=order, color="0.9", showfliers=False, ax=ax
         )
-    sns.stripplot(
-        data=data, x=score, y="config", order=order, hue="model", size=5, jitter=0.15,
-        legend=False, ax=ax,
-    )  # fmt: skip
+    with fixed_jitter():
+        sns.stripplot(data=data, x=score, y="config", order=order, hue="model", size=5,
+                      jitter=0.15, legend=False, ax=ax)  # fmt: skip
     low, high, inside = _limits(data[score], chance)
     ax.set_xlim(low, high)
     if inside:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from dbench.reporting.figures import fixed_jitter
 from dbench.reporting.labels import dataset_name, param_label, score_label
 from dbench.reporting.plots import new_figure, seaborn
 from dbench.reporting.study_text import short_name
@@ -60,8 +61,9 @@ def per_method_figure(study: Any) -> Figure:
         data = f.dropna(subset=[score])
         sns.violinplot(data=data, x="method", y=score, order=order, ax=ax, inner=None,
                        cut=0, color="0.85", linewidth=0.8)  # fmt: skip
-        sns.stripplot(data=data, x="method", y=score, order=order, ax=ax, size=2.5,
-                      hue="method", hue_order=order, legend=False, jitter=0.2)  # fmt: skip
+        with fixed_jitter():
+            sns.stripplot(data=data, x="method", y=score, order=order, ax=ax, size=2.5,
+                          hue="method", hue_order=order, legend=False, jitter=0.2)  # fmt: skip
         ax.set_xlabel("")
         ax.set_ylabel(score_label(score))
         ax.tick_params(axis="x", labelrotation=40, labelsize=7)
