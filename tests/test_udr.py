@@ -122,6 +122,19 @@ def test_dbench_udr_writes_a_score_into_each_seed_and_the_leaderboard_shows_it(t
     for r in records:
         (old,) = [h for h in r["history"] if h["metric"] == "udr"]
         assert "aggregate" not in old["meta"]["settings"] and 0.0 <= old["scores"]["udr"] <= 1.0
+    # --all: every configuration with two or more seeds (a sampled sibling is no seed), and a
+    # second call skips what is current
+    code, _, err = cli(capsys, "score", first, "--metrics=unsupervised", "--representation",
+                       "sampled", "--no-progress", "--results-dir", str(tmp_path))  # fmt: skip
+    assert code == 0, err
+    every = ["udr", "--all", "--num-samples=500", "--results-dir", str(tmp_path)]
+    code, out, err = cli(capsys, *every)
+    assert code == 0 and "UDR over 3 seeds" in out and "scored for 1 of 1 configurations" in out
+    code, out, err = cli(capsys, *every)
+    assert code == 0 and "UDR is current, skipped" in out and "for 0 of 1" in out
+    for args in ([], ["--all", first]):
+        code, _, err = cli(capsys, "udr", *args, "--results-dir", str(tmp_path))
+        assert code == 2 and "or --all (not both)" in err and len(err.splitlines()) == 1
 
 
 def test_udr_refuses_a_single_run_or_mixed_configurations(tmp_path, capsys):

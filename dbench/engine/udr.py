@@ -183,3 +183,27 @@ def udr(
         }
         write_record(results_dir, updated)
     return scores
+
+
+def configurations(results_dir: str | Path) -> list[list[str]]:
+    """The run ids of every configuration under ``results_dir`` that has two or more seeds
+    (sampled-representation siblings left out), each list sorted, in run-id order."""
+    found, _ = iter_records(Path(results_dir))
+    groups: dict[str, list[str]] = {}
+    for record in found:
+        if not is_sampled(record):
+            groups.setdefault(_configuration(record), []).append(record["run_id"])
+    return sorted(sorted(ids) for ids in groups.values() if len(ids) >= 2)
+
+
+def is_current(results_dir: str | Path, runs: list[str], settings: dict[str, Any]) -> bool:
+    """Whether every run already holds a UDR computed against exactly these runs with these
+    settings (``num_samples``, ``kl_threshold``, ``seed``, ``aggregate``): nothing to redo."""
+    wanted = {**settings, "peers": len(runs)}
+    if wanted.get("aggregate") == "paper":  # Eq. 3 goes unnamed in records
+        wanted.pop("aggregate")
+    for run in runs:
+        meta = (find_record(Path(results_dir), run).get("metrics") or {}).get("udr") or {}
+        if sorted(meta.get("peers") or []) != sorted(runs) or meta.get("settings") != wanted:
+            return False
+    return True
