@@ -138,6 +138,24 @@ def test_hyperparameter_and_seed_shares_are_the_hand_computed_ones(tmp_path):
     assert any("one method only" in n for n in study.notes)
 
 
+def test_configurations_with_one_seed_and_udr_stay_out_of_the_variance_shares(tmp_path):
+    """A configuration with one seed has no seed variation to separate: counting it would move
+    its seed's share into the hyperparameter's. The shares above come out unchanged when
+    beta=16 (one seed, far off) joins; UDR, computed across seeds, is left out."""
+    values = {(1, 0): 0.1, (1, 1): 0.3, (4, 0): 0.5, (4, 1): 0.7, (16, 0): 0.95}
+    records = [record(f"b{b}s{s}", seed=s, kwargs={"beta": b},
+                      scores={"higgins": {"eval_accuracy": v}, "udr": {"udr": b / 20}})
+               for (b, s), v in values.items()]  # fmt: skip
+    study = only(run_study(tree(tmp_path, records)))
+    var = study.tables["variance"]
+    row = cell(var, score="higgins.eval_accuracy")
+    assert (row["method"], row["hyperparameter"], row["seed"]) == pytest.approx((0, 0.8, 0.2))
+    assert row["n_runs"] == 4 and row["n_configs"] == 2
+    assert list(var["score"]) == ["higgins.eval_accuracy"]
+    assert any("over the 4 runs of the 2 configurations with two seeds or more; 1 with one "
+               "seed left out" in n for n in study.notes)  # fmt: skip
+
+
 def test_unsupervised_selection_picks_a_known_configuration_and_regret_is_hand_computed(tmp_path):
     # per beta: (Gaussian TC, Higgins, reconstruction loss); two seeds with equal scores
     grid = {1: (3.0, 0.9, 10.0), 4: (1.0, 0.6, 20.0), 16: (2.0, 0.7, 30.0)}

@@ -50,7 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover
 STRENGTHS = ("beta", "c_max", "gamma", "lambda_od", "lambda_d")
 TC = "unsupervised.gaussian_total_correlation"
 #: scores that can pick a model without labels, and whether lower is better
-SELECTORS = {TC: True, "udr.udr": False, "recon_loss": True}
+UDR = "udr.udr"
+SELECTORS = {TC: True, UDR: False, "recon_loss": True}
 #: metrics that are not supervised disentanglement scores (never a model-selection target)
 NOT_TARGETS = frozenset({"unsupervised", "udr", "downstream"})
 DOWNSTREAM = re.compile(r"downstream(#\d+)?\.(logreg|gbt)_accuracy_(100|10000)")
@@ -224,17 +225,36 @@ def analyse(study: Study, sampled: pd.DataFrame | None = None) -> Study:
         notes.append("score against hyperparameter: needs a method with two values of its "
                      "hyperparameter or more")  # fmt: skip
     # 3. variance decomposition
-    if f.groupby(["method", "config"]).size().max() < 2:
-        notes.append("variance decomposition: needs two seeds or more of a configuration "
-                     "(every configuration here has one seed)")  # fmt: skip
-    elif scores:
-        study.tables["variance"] = variance_shares(f, scores)
-        if len(methods) < 2:
-            notes.append("variance decomposition: one method only, so its method share is 0")
+    _variance(study, methods)
     _selection(study)
     _downstream(study)
     _representations(study, sampled)
     return study
+
+
+def _variance(study: Study, methods: list[str]) -> None:
+    """Over the configurations with two seeds or more only: a configuration with one seed
+    has no seed variation to separate, so with it the hyperparameter's share would absorb
+    its seed's (and the seed's share shrink). UDR is left out: it is computed across a
+    configuration's seeds (each seed's value a median over the others), not per seed."""
+    f, notes = study.frame, study.notes
+    size = f.groupby(["method", "config"])["run_id"].transform("size")
+    kept = f[size >= 2]
+    if kept.empty:
+        notes.append("variance decomposition: needs two seeds or more of a configuration "
+                     "(every configuration here has one seed)")  # fmt: skip
+        return
+    scores = [s for s in study.scores if s != UDR]
+    if not scores:
+        return
+    study.tables["variance"] = variance_shares(kept, scores)
+    left = f.groupby(["method", "config"]).ngroups - kept.groupby(["method", "config"]).ngroups
+    if left:
+        notes.append(f"variance decomposition: over the {len(kept):,} runs of the "
+                     f"{kept.groupby(['method', 'config']).ngroups} configurations with two "
+                     f"seeds or more; {left} with one seed left out")  # fmt: skip
+    if kept["method"].nunique() < 2:
+        notes.append("variance decomposition: one method only, so its method share is 0")
 
 
 def _selection(study: Study) -> None:
