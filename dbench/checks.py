@@ -12,6 +12,7 @@ declared once here; everything that checks one uses these.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -326,6 +327,8 @@ class ListOf(Constraint):
 #: numbers most hyperparameters take (weights, rates)
 NONNEGATIVE_NUMBER = Interval(float, 0)
 POSITIVE_NUMBER = Interval(float, 0, closed="right")
+#: a file or folder a dataset reads; None: its usual place under the data root
+DATA_PATH = Maybe(OfType((str, os.PathLike), "a path"))
 
 
 def check_declared(

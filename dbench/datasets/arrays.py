@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import POSITIVE_INT, Options, check_declared
+from dbench.checks import DATA_PATH, POSITIVE_INT, Options, check_declared
 from dbench.datasets.arrays_match import RowMatcher
 from dbench.datasets.arrays_pairs import PairDrawer
 from dbench.datasets.files import (
@@ -122,7 +122,8 @@ class ArraysDataset:
 
     name = "arrays"
     has_nuisance = True
-    constraints = {"bins": POSITIVE_INT, "binning": Options(BINNINGS), "min_rows": POSITIVE_INT}
+    constraints = {"bins": POSITIVE_INT, "binning": Options(BINNINGS), "min_rows": POSITIVE_INT,
+                   "path": DATA_PATH}  # fmt: skip
 
     def __init__(
         self,
@@ -135,7 +136,7 @@ class ArraysDataset:
     ):
         # checked before the file is looked for or read (it may be large)
         settings = {"bins": bins, "binning": binning, "min_rows": min_rows}
-        check_declared(self.constraints, settings, self.name)
+        check_declared(self.constraints, {**settings, "path": path}, self.name)
         if not path:
             raise MissingData(_HINT)
         file = Path(path)

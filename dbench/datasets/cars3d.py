@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dbench.checks import DATA_PATH, check_declared
 from dbench.datasets.base import CompactTable, GridSimulator
 from dbench.datasets.files import MissingData, resize_lanczos, sha256_file_once
 from dbench.datasets.rendered import decode_uint8
@@ -57,7 +58,11 @@ class Cars3D(GridSimulator):
     has_nuisance = False
     binary = False
 
+    #: the folder of the published files (None: under the data root)
+    constraints = {"path": DATA_PATH}
+
     def __init__(self, path: str | None = None, device: str = "cpu", data_dir: str | None = None):
+        check_declared(self.constraints, {"path": path}, self.name)
         self.folder = Path(path) if path else data_root(data_dir) / FOLDER
         self.device = device
         self.files = sorted(self.folder.glob("*.mat")) if self.folder.is_dir() else []

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import Options, check_declared
+from dbench.checks import NONNEGATIVE_INT, Maybe, Options, check_declared
 from dbench.datasets.base import CompactTable, GridSimulator
 from dbench.datasets.cache import HASH_ATTR, VerifiedCache
 from dbench.datasets.dsprites_render import RENDERER_VERSION, SpriteParams, grid_blocks, render
@@ -63,7 +63,7 @@ class DSprites(GridSimulator):
     observation_shape = (1, 64, 64)
     has_nuisance = False
     binary = True  # pixels are 0 or 1: VAEs use a Bernoulli decoder
-    constraints = {"source": Options(SOURCES)}
+    constraints = {"source": Options(SOURCES), "table_after": Maybe(NONNEGATIVE_INT)}
 
     def __init__(
         self,
@@ -84,7 +84,7 @@ class DSprites(GridSimulator):
         self._packed: Any = None  # CPU torch uint8 (737280, 512), grid order, once built
         self._on_device: dict[str, Any] = {}
         self._checksum: str | None = None
-        check_declared(self.constraints, {"source": source}, self.name)
+        check_declared(self.constraints, {"source": source, "table_after": table_after}, self.name)
         self.requested_source = source
         self.source, self.path = self._resolve(self.requested_source)
 

@@ -17,11 +17,13 @@ generator (:func:`painterly`). ``describe()`` records which, with its checksum.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dbench.checks import SEED, Maybe, OfType, check_declared
 from dbench.datasets.dsprites_variants import _DSpritesVariant, hashed_uniform
 from dbench.datasets.files import sha256_file
 from dbench.errors import UserError
@@ -114,6 +116,8 @@ class ScreamDSprites(_DSpritesVariant):
         import torch
 
         super().__init__(data_dir=data_dir, source=source, device=device)
+        check_declared(self.constraints, {"background": background, "texture_seed": texture_seed},
+                       self.name)  # fmt: skip
         path = Path(background) if background else self.base.data_dir / FILE_NAME
         if path.is_file():
             image = _read_background(path)
@@ -136,6 +140,12 @@ class ScreamDSprites(_DSpritesVariant):
             raise UserError(f"dsprites_scream: the background {image.shape[:2]} is under 65 px")
         self._background = torch.as_tensor(image, dtype=torch.float32, device=self.device)
         self.crop_range = (image.shape[0] - CROP, image.shape[1] - CROP)
+
+    @property
+    def constraints(self) -> dict[str, Any]:
+        """dSprites' own (``source``), the painting's seed and the background image's path."""
+        return {**super().constraints, "texture_seed": SEED,
+                "background": Maybe(OfType((str, os.PathLike), "a path to an image"))}  # fmt: skip
 
     def sample_nuisance(self, n: int, rng: np.random.Generator) -> np.ndarray:
         rows = rng.integers(0, self.crop_range[0], size=n)

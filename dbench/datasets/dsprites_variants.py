@@ -69,8 +69,8 @@ class _DSpritesVariant(GridSimulator):
 
     @property
     def constraints(self) -> dict[str, Any]:
-        """dSprites' own: ``source`` is passed on to it, which checks it."""
-        return self.base.constraints
+        """dSprites' ``source``: passed on to it, which checks it."""
+        return {"source": self.base.constraints["source"]}
 
     def _nuisance_of(self, v: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import Options, check_declared
+from dbench.checks import Options, Rule, check_declared
 from dbench.datasets.arrays import from_arrays
 from dbench.datasets.base import CompactTable
 from dbench.datasets.emnist_files import SIDE, SPLITS, find_files, idx_names, read_split, standin
@@ -45,21 +45,22 @@ class ScaledRows:
         return rows.view(len(rows), 1, SIDE, SIDE).float() * (1 / 255)
 
 
-def _letters(letters: str) -> str:
-    if not isinstance(letters, str) or not letters:
-        raise UserError(
-            f"emnist_letters: letters must be 'all' or letters such as 'ABCD'; got {letters!r}"
-        )
+def _chosen(letters: str) -> str:
+    return letters.upper().replace(",", "").replace(" ", "")
+
+
+def _letters_ok(letters: Any) -> bool:
+    if not isinstance(letters, str):
+        return False
     if letters.lower() == "all":
-        return "all"
-    chosen = letters.upper().replace(",", "").replace(" ", "")
-    bad = sorted(set(chosen) - set(ALPHABET))
-    if bad or len(set(chosen)) != len(chosen) or len(chosen) < 2:
-        raise UserError(
-            f"emnist_letters: letters must be two or more distinct letters A-Z such as 'ABCD' "
-            f"(or 'all'); got {letters!r}"
-        )
-    return chosen
+        return True
+    chosen = _chosen(letters)
+    return not set(chosen) - set(ALPHABET) and len(set(chosen)) == len(chosen) >= 2
+
+
+#: which letters to keep: ``"all"``, or ``"ABCD"`` (commas and spaces ignored, any case)
+LETTERS = Rule(_letters_ok, "'all' or two or more distinct letters A-Z such as 'ABCD'",
+               bad=("A", "AA", "AB1", 3))  # fmt: skip
 
 
 class EMNISTLetters:
@@ -73,7 +74,7 @@ class EMNISTLetters:
     #: factors label recorded images: fixing them does not fix an image (models that need to
     #: render chosen factor values, such as dcign, refuse such data)
     labelled = True
-    constraints = {"source": Options(SOURCES), "split": Options(SPLITS)}
+    constraints = {"source": Options(SOURCES), "split": Options(SPLITS), "letters": LETTERS}
 
     def __init__(
         self,
@@ -83,8 +84,9 @@ class EMNISTLetters:
         device: str = "cpu",
         data_dir: str | None = None,
     ):
-        self.letters_setting = _letters(letters)
-        check_declared(self.constraints, {"source": source, "split": split}, self.name)
+        check_declared(self.constraints, {"source": source, "split": split, "letters": letters},
+                       self.name)  # fmt: skip
+        self.letters_setting = "all" if letters.lower() == "all" else _chosen(letters)
         self.split = split
         self.device = device
         self.data_dir = data_root(data_dir)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.checks import Options
+from dbench.checks import DATA_PATH, Options
 from dbench.datasets.files import MissingData, NpzMember, npz_keys, npz_memmap, sha256_file_once
 from dbench.datasets.rendered import RenderedGrid
 from dbench.errors import UserError
@@ -81,7 +81,7 @@ class MPI3D(RenderedGrid):
     observation_shape = (3, 64, 64)
     has_nuisance = False
     stand_in = False
-    constraints = {"source": Options(("auto", "file"))}
+    constraints = {"source": Options(("auto", "file")), "path": DATA_PATH}
 
     def __init__(
         self,

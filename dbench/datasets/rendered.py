@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dbench.checks import Options, check_declared
+from dbench.checks import DATA_PATH, Options, check_declared
 from dbench.datasets.base import CompactTable, GridSimulator
 from dbench.datasets.cache import VerifiedCache
 from dbench.datasets.files import h5_dataset
@@ -62,7 +62,7 @@ class RenderedGrid(GridSimulator):
     checksum: str | None = None
 
     #: where the images come from: rendered here, or the real files (``_pick_source``)
-    constraints = {"source": Options(("auto", "procedural", "file"))}
+    constraints = {"source": Options(("auto", "procedural", "file")), "path": DATA_PATH}
 
     def __init__(self, device: str = "cpu", data_dir: str | None = None, source: str = "auto"):
         """``source`` is checked against the subclass's declared constraints first."""
@@ -90,14 +90,18 @@ class RenderedGrid(GridSimulator):
         """The ``source`` setting (``auto``, ``procedural`` or ``file``, already checked) as
         ``"file"`` or ``"procedural"``, with ``self.path`` set to ``path`` or ``default_path``.
 
-        ``auto`` reads the file when it exists and renders otherwise; without a ``stand_in``
-        renderer it always reads (a missing file is then the loader's one-line error).
+        ``auto`` reads the file when it exists and renders otherwise; with a ``path`` named, or
+        without a ``stand_in`` renderer, it always reads (a missing file is then the loader's
+        one-line error: a file the user names is never replaced by the stand-in).
         Renderer settings (``render``, called ``what`` in the message) given with a file are a
         one-line UserError: the file would silently ignore them.
         """
+        check_declared(self.constraints, {"path": path}, self.name)
+        if path and source == "procedural":
+            raise UserError(f"{self.name}: path names a file, but source=procedural renders")
         self.path = Path(path) if path else default_path
         if source == "auto":
-            source = "file" if self.path.is_file() or not stand_in else "procedural"
+            source = "file" if path or self.path.is_file() or not stand_in else "procedural"
         if source == "file" and render:
             raise UserError(f"{self.name}: {what} {sorted(render)} need source=procedural")
         return source

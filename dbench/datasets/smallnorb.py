@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from dbench.checks import DATA_PATH, check_declared
 from dbench.datasets.base import GridSimulator
 from dbench.datasets.files import MissingData, resize_lanczos, sha256_file_once
 from dbench.errors import UserError
@@ -83,7 +84,11 @@ class SmallNORB(GridSimulator):
     has_nuisance = True
     binary = False
 
+    #: the folder of the published files (None: under the data root)
+    constraints = {"path": DATA_PATH}
+
     def __init__(self, path: str | None = None, device: str = "cpu", data_dir: str | None = None):
+        check_declared(self.constraints, {"path": path}, self.name)
         self.folder = Path(path) if path else data_root(data_dir) / FOLDER
         self.device = device
         missing = [f for f in FILES if not (self.folder / f).is_file()]
