@@ -47,10 +47,13 @@ def study(
         typer.echo(stdout, nl=False)
         return
     lines: list[str] = []
-    with warnings.catch_warnings(record=True) as stray:
-        stdout, written = _study(root, dataset, folder, figures, lines)
-    for item in stray:  # a library's own warning: shown as Python would, and not cached
-        warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+    stray: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as stray:
+            stdout, written = _study(root, dataset, folder, figures, lines)
+    finally:  # a library's own warning: shown as Python would (on an error too), not cached
+        for item in stray:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
     typer.echo(stdout, nl=False)
     if name is not None and not stray:
         try:
