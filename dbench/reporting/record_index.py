@@ -50,6 +50,9 @@ RACY_S = 2.0
 MAX_BYTES_PER_RECORD = 64_000
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 _INTS = ("seed", "steps", "batch_size")
+#: the package files rows and outputs are derived with: code, the built-in models' defaults
+#: (reporting/builtin_defaults.json) and the report's templates
+SOURCE_SUFFIXES = frozenset((".py", ".json", ".j2", ".css"))
 
 
 class IndexedRecord(Mapping):
@@ -213,7 +216,8 @@ def _context() -> str:
 
     digest = hashlib.sha256(f"{FORMAT} {__version__}".encode())
     package = Path(__file__).resolve().parents[1]
-    for source in sorted(package.rglob("*.py")):
+    sources = [p for p in package.rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()]
+    for source in sorted(sources):
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
     for registry in (MODELS, DATASETS, METRICS):
