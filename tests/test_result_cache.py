@@ -26,18 +26,23 @@ def no_racy_margin(monkeypatch):
     monkeypatch.setattr(record_index, "RACY_S", 0.0)
 
 
-@pytest.fixture
-def calls(monkeypatch) -> list[int]:
-    """How often the leaderboard was aggregated (computed, not replayed)."""
+def _count_calls(monkeypatch, module, name: str) -> list[int]:
+    """A list that grows by one each time ``module.name`` is called (it still runs)."""
     seen: list[int] = []
-    real = dbench.reporting.aggregate.aggregate
+    real = getattr(module, name)
 
     def spy(*args, **kwargs):
         seen.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dbench.reporting.aggregate, "aggregate", spy)
+    monkeypatch.setattr(module, name, spy)
     return seen
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[int]:
+    """How often the leaderboard was aggregated (computed, not replayed)."""
+    return _count_calls(monkeypatch, dbench.reporting.aggregate, "aggregate")
 
 
 @pytest.fixture
@@ -261,15 +266,7 @@ def analyses(monkeypatch) -> list[int]:
     """How often the study was analysed (computed, not replayed)."""
     import dbench.reporting.study
 
-    seen: list[int] = []
-    real = dbench.reporting.study.run_study
-
-    def spy(*args, **kwargs):
-        seen.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(dbench.reporting.study, "run_study", spy)
-    return seen
+    return _count_calls(monkeypatch, dbench.reporting.study, "run_study")
 
 
 def study(root: Path, out: Path):

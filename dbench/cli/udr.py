@@ -56,8 +56,9 @@ def udr(
     if not groups:
         raise UserError(f"no configuration under {root / 'runs'} has two or more seeds")
     done = 0
-    for ids in groups:
-        if engine.is_current(root, ids, settings):
+    for records in groups:
+        ids = [r["run_id"] for r in records]
+        if engine.is_current(records, settings):
             typer.echo(f"{ids[0]} and {len(ids) - 1} other seed(s): UDR is current, skipped")
             continue
         _one(root, ids, settings, data_dir)

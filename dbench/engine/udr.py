@@ -185,25 +185,28 @@ def udr(
     return scores
 
 
-def configurations(results_dir: str | Path) -> list[list[str]]:
-    """The run ids of every configuration under ``results_dir`` that has two or more seeds
-    (sampled-representation siblings left out), each list sorted, in run-id order."""
+def configurations(results_dir: str | Path) -> list[list[RunRecord]]:
+    """The records of every configuration under ``results_dir`` that has two or more seeds
+    (sampled-representation siblings left out), each list in run-id order, the lists in the
+    order of their first run ids."""
     found, _ = iter_records(Path(results_dir))
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[RunRecord]] = {}
     for record in found:
         if not is_sampled(record):
-            groups.setdefault(_configuration(record), []).append(record["run_id"])
-    return sorted(sorted(ids) for ids in groups.values() if len(ids) >= 2)
+            groups.setdefault(_configuration(record), []).append(record)
+    runs = [sorted(group, key=lambda r: r["run_id"]) for group in groups.values()]
+    return sorted((g for g in runs if len(g) >= 2), key=lambda g: g[0]["run_id"])
 
 
-def is_current(results_dir: str | Path, runs: list[str], settings: dict[str, Any]) -> bool:
-    """Whether every run already holds a UDR computed against exactly these runs with these
+def is_current(records: list[RunRecord], settings: dict[str, Any]) -> bool:
+    """Whether every record already holds a UDR computed against exactly these runs with these
     settings (``num_samples``, ``kl_threshold``, ``seed``, ``aggregate``): nothing to redo."""
+    runs = sorted(r["run_id"] for r in records)
     wanted = {**settings, "peers": len(runs)}
     if wanted.get("aggregate") == "paper":  # Eq. 3 goes unnamed in records
         wanted.pop("aggregate")
-    for run in runs:
-        meta = (find_record(Path(results_dir), run).get("metrics") or {}).get("udr") or {}
-        if sorted(meta.get("peers") or []) != sorted(runs) or meta.get("settings") != wanted:
+    for record in records:
+        meta = (record.get("metrics") or {}).get("udr") or {}
+        if sorted(meta.get("peers") or []) != runs or meta.get("settings") != wanted:
             return False
     return True

@@ -84,8 +84,7 @@ def resolved_builtin_defaults() -> dict[str, dict[str, Any]]:
     """Every built-in model's defaults, resolved by building it (loads torch)."""
     from dbench.registry import MODELS
 
-    names = [n for n in MODELS.names() if MODELS.entry(n).distribution is None]
-    return {name: registered_params(name, {}) for name in names}
+    return {name: registered_params(name, {}) for name in MODELS.names() if _is_builtin(name)}
 
 
 def write_builtin_defaults() -> None:

@@ -196,10 +196,16 @@ def _configuration(record: RunRecord) -> tuple[dict[str, Any], int]:
     ident = identity.identity_of_record(record)  # the one definition of sameness
     shared = _configuration_of(ident, record["config"]["dataset"])
     if key is not None:
-        if len(_CONFIGURATIONS) >= _CACHE_SIZE:
-            _CONFIGURATIONS.clear()
-        _CONFIGURATIONS[key] = shared
+        _remember(_CONFIGURATIONS, key, shared)
     return shared, ident.seed
+
+
+def _remember(cache: dict, key: Any, value: Any) -> None:
+    """Keep ``value`` in one of this module's caches, emptied when it holds :data:`_CACHE_SIZE`
+    entries (a results root with more distinct ones is rare; a bound keeps memory flat)."""
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def _configuration_of(ident: identity.RunIdentity, dataset: str) -> dict[str, Any]:
@@ -252,9 +258,7 @@ def _protocol_text(record: RunRecord) -> str:
     text = _PROTOCOLS.get(basis)
     if text is None:
         text = _protocol_of(parts)
-        if len(_PROTOCOLS) >= _CACHE_SIZE:
-            _PROTOCOLS.clear()
-        _PROTOCOLS[basis] = text
+        _remember(_PROTOCOLS, basis, text)
     return text
 
 
@@ -290,9 +294,7 @@ def record_metrics(record: RunRecord) -> dict[str, dict[str, Any]]:
         out = {name: {"scores": values, "primary": primary or None,
                       "lower_is_better": list(lower or ())}
                for name, values, primary, lower in parts}  # fmt: skip
-        if len(_METRICS) >= _CACHE_SIZE:
-            _METRICS.clear()
-        _METRICS[basis] = out
+        _remember(_METRICS, basis, out)
     return out
 
 

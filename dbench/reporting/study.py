@@ -225,21 +225,21 @@ def analyse(study: Study, sampled: pd.DataFrame | None = None) -> Study:
         notes.append("score against hyperparameter: needs a method with two values of its "
                      "hyperparameter or more")  # fmt: skip
     # 3. variance decomposition
-    _variance(study, methods)
+    _variance(study)
     _selection(study)
     _downstream(study)
     _representations(study, sampled)
     return study
 
 
-def _variance(study: Study, methods: list[str]) -> None:
+def _variance(study: Study) -> None:
     """Over the configurations with two seeds or more only: a configuration with one seed
     has no seed variation to separate, so with it the hyperparameter's share would absorb
     its seed's (and the seed's share shrink). UDR is left out: it is computed across a
     configuration's seeds (each seed's value a median over the others), not per seed."""
     f, notes = study.frame, study.notes
-    size = f.groupby(["method", "config"])["run_id"].transform("size")
-    kept = f[size >= 2]
+    seeds = f.groupby(["method", "config"])["run_id"].transform("size")
+    kept = f[seeds >= 2]
     if kept.empty:
         notes.append("variance decomposition: needs two seeds or more of a configuration "
                      "(every configuration here has one seed)")  # fmt: skip
@@ -248,11 +248,11 @@ def _variance(study: Study, methods: list[str]) -> None:
     if not scores:
         return
     study.tables["variance"] = variance_shares(kept, scores)
-    left = f.groupby(["method", "config"]).ngroups - kept.groupby(["method", "config"]).ngroups
+    left = int((seeds == 1).sum())  # one run each: the configurations left out
     if left:
-        notes.append(f"variance decomposition: over the {len(kept):,} runs of the "
-                     f"{kept.groupby(['method', 'config']).ngroups} configurations with two "
-                     f"seeds or more; {left} with one seed left out")  # fmt: skip
+        configs = len(kept[["method", "config"]].drop_duplicates())
+        notes.append(f"variance decomposition: over the {len(kept):,} runs of the {configs} "
+                     f"configurations with two seeds or more; {left} with one seed left out")
     if kept["method"].nunique() < 2:
         notes.append("variance decomposition: one method only, so its method share is 0")
 
