@@ -66,3 +66,26 @@ class ToyGrey(ToySquares):
 
     def compact_table(self, device: str = "cpu") -> None:
         return None
+
+
+class ToyTwoSquares(GridSimulator):
+    """Two grey squares that do not overlap, 32 x 32 px; factor i is the brightness of square i
+    (10 levels). The squares cover equally many pixels, so the two factors move the image along
+    orthogonal directions of equal length: an isotropic Gaussian prior is then equally happy
+    with any rotation of the two (Locatello et al. 2019, Theorem 1), and which rotation an
+    unsupervised VAE ends in is chance. Pairs that differ in one brightness pin the axes down
+    (Locatello et al. 2020). Used by the weak-supervision learning test."""
+
+    name = "toy_two_squares"
+    factor_names = ("brightness_a", "brightness_b")
+    factor_sizes = (10, 10)
+    observation_shape = (1, 32, 32)
+    binary = False
+
+    def sim(self, v, w=None) -> torch.Tensor:
+        v = self.check_factors(v)
+        out = np.zeros((len(v), 1, 32, 32), dtype=np.float32)
+        levels = (v.astype(np.float32) + 0.5) / self.factor_sizes[0]  # (0, 1)
+        out[:, 0, 1:15, 1:15] = levels[:, 0, None, None]
+        out[:, 0, 17:31, 17:31] = levels[:, 1, None, None]
+        return torch.from_numpy(out)

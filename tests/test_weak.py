@@ -32,7 +32,7 @@ from dbench.models import objectives as obj
 from dbench.models.training import CHECKPOINT, LoopSettings
 from dbench.registry import MODELS
 from dbench.testing import assert_passed, check_dataset, failures
-from tests._toy import ToyGrey, ToySquares
+from tests._toy import ToyGrey, ToySquares, ToyTwoSquares
 from tests.test_losses import RecordingStep, TinyBits, f32, ref_recon
 
 M, D, SIDE = 5, 4, 16  # pairs, latents, image side (TinyBits' 1 x 16 x 16)
@@ -456,52 +456,34 @@ def test_the_locatello2020_preset_is_the_papers_grid_and_slices():
     assert betavae("locatello2020") == betavae("locatello2019")
 
 
-# -- learning: not established at a tiny budget ----------------------------------------------
+# -- learning: weak supervision identifies what the unsupervised model cannot ----------------
 
-#: Measured on ToySquares 16 x 16 (3 scales x 8 x 8 positions), latent_dim 10, burgess nets,
-#: lr 2e-3, batch 32, one thread, on a 2-core machine at load 10-14 (MIG, DCI disentanglement
-#: with the metrics' fast settings, as seeds 0 / 1 / 2):
-#:   1,000 steps  adagvae (k random) MIG .042/.037/.013  DCI .137/.236/.123
-#:                betavae beta 4     MIG .045/.027/.057  DCI .249/.217/.136
-#:                betavae beta 1     MIG .061/.032/.010  DCI .149/.243/.158
-#:                adagvae k = 1      MIG .046 DCI .269; adamlvae k = 1 MIG .039 DCI .139 (seed 0)
-#:     300 steps  adagvae (k random) MIG .041/.078 DCI .177/.278; betavae beta 4 MIG .007/.009
-#:                DCI .118/.140; betavae beta 1 MIG .023/.081 DCI .154/.240 (seeds 0/1)
-#: Tried again (same machine, load 4-8, seeds 0 / 1 / 2, MIG and DCI fast settings):
-#:   beta 4 for both, 1,000 steps: adagvae k=1 MIG .043/.031/.017 DCI .194/.154/.212, groupvae
-#:   k=1 MIG .027/.030/.010, betavae MIG .041/.023/.131 DCI .181/.247/.343;
-#:   trained on squares whose posY follows posX (scored on the uncorrelated grid), beta 1:
-#:   adagvae k=1 MIG .034/.038/.014 DCI .144/.177/.379, betavae MIG .049/.076/.016;
-#:   three Gaussian-quantile factors mixed linearly into 16 x 16 grey pixels (mlp, 3 latents),
-#:   1,000 steps: adagvae MIG .135/.044/.065, betavae .065/.054/.039; 3,000 steps seed 0:
-#:   adagvae .032, betavae .066.
-#:   32 x 32 squares in the study's settings (burgess, 10 latents, batch 64, lr 5e-4, beta 1,
-#:   k random), 1,500 steps: adagvae MIG .036/.107/.115 DCI .265/.171/.154 Higgins
-#:   .957/.780/.963; betavae MIG .040/.177/.104 DCI .464/.356/.376 Higgins 1.0 on every seed:
-#:   the toy is easy enough that the unsupervised model already separates its factors.
-#: Tried once more (2026-12-07, load 2-3): the 16 x 16 toys above mostly collapse (KL per
-#:   image near 0 after 1,000 steps with 2-px squares), so two set-ups that learn: squares moved
-#:   along the two diagonals (factors u, v; 12 x 12 positions, 6-px squares, 32 x 32, beta 1,
-#:   lr 2e-3, 1,500 steps): adagvae k=1 MIG .086/.067/.056, betavae .308/.031/.055 (beta-VAE
-#:   found the diagonal factors on seed 0); and 32 x 32 squares whose posY follows posX within
-#:   +-1 in training (Trauble et al. 2021's correlated factors), scored on the uncorrelated
-#:   grid, lr 1e-3, batch 64, 1,500 steps: adagvae k=1 MIG .028/.117/.059 DCI .132/.163/.250,
-#:   betavae beta 1 MIG .040/.032/.036 DCI .146/.199/.228, about 15 s a model.
-#: On dSprites at 2,000 steps the margin is large on every seed (results/studies/weak,
-#: README), but one such run costs minutes of training and metrics: no test-sized budget.
-#: No margin holds on every seed: at these budgets the weakly supervised models do not
-#: reliably separate the toy's factors better than the unsupervised beta-VAE (the paper's
-#: models train 300,000 steps). The check below is the one wanted; it stays skipped until a
-#: budget that fits the test suite shows a margin on every seed.
-LEARN_SEEDS, LEARN_STEPS, LEARN_BATCH, LEARN_MARGIN = (0, 1, 2), 1000, 32, 0.05
+#: On ToyTwoSquares the two factors are orthogonal pixel directions of equal length, so with
+#: two latents the unsupervised beta-VAE ends in a rotation of them set by chance (its MIG is
+#: high only where the rotation happens to be near an axis), while Ada-GVAE, seeing pairs that
+#: differ in one brightness, finds the axes. Measured on this project's CPU (AMD EPYC, one
+#: thread, fp32 as in the tests; mlp nets, lr 1e-3, batch 64; MIG with the fast settings),
+#: seeds 0-5, 1,000 steps: Ada-GVAE (k=1) .73/.76/.80/.82/.77/.78, beta-VAE (beta 1, the same
+#: budget) .39/.26/.51/.05/.41/.32; 2,000 steps: .86/.77/.87/.94/.96/.82 against
+#: .49/.39/.57/.03/.45/.40. Since the unsupervised rotation is chance, one seed of it can land
+#: near an axis: the check compares the means over seeds 0-2 (a margin of 0.2 where 0.38 was
+#: measured; the three luckiest beta-VAE seeds of the six would still leave 0.31) and asks
+#: every Ada-GVAE seed to be near the axes (above 0.65; 0.73-0.82 measured). About 40 s.
+#: Earlier toys (one square's scale and position; squares moved along the diagonals; squares
+#: whose positions correlate; overlapping grey squares) gave no margin: where the factors'
+#: pixel directions differ in length or are not orthogonal, the beta-VAE's axes follow the
+#: data's principal directions and the adaptive threshold shares the same latent for every
+#: factor, so pairs do not rotate the code at this budget.
+LEARN_SEEDS, LEARN_STEPS, LEARN_BATCH = (0, 1, 2), 1000, 64
+LEARN_MARGIN, LEARN_AXES = 0.2, 0.65
 
 
 def _mig(name: str, seed: int, **kwargs) -> float:
     from dbench.registry import METRICS
     from dbench.representation import Representation
 
-    sim = ToySquares(size=16)
-    model = MODELS.create(name, latent_dim=10, arch="burgess", lr=2e-3, **kwargs)
+    sim = ToyTwoSquares()
+    model = MODELS.create(name, latent_dim=2, arch="mlp", lr=1e-3, **kwargs)
     model.loop = LoopSettings(eval_sample=256)
     ctx = FitContext(budget=Budget(LEARN_STEPS, LEARN_BATCH))
     model.fit(sim, np.random.default_rng(seed), ctx)
@@ -509,12 +491,11 @@ def _mig(name: str, seed: int, **kwargs) -> float:
     return METRICS.get("mig")(sim, rep, np.random.default_rng(1000 + seed), fast=True)["mig"]
 
 
-@pytest.mark.skip(reason="no reliable margin at a test-sized budget: see the measurements above")
 def test_weak_supervision_separates_factors_better_than_beta_vae(one_thread):
-    for seed in LEARN_SEEDS:
-        weak = _mig("adagvae", seed, k=1)
-        unsupervised = _mig("betavae", seed, beta=4.0)
-        assert weak > unsupervised + LEARN_MARGIN, (seed, weak, unsupervised)
+    weak = [_mig("adagvae", seed, k=1) for seed in LEARN_SEEDS]
+    unsupervised = [_mig("betavae", seed, beta=1.0) for seed in LEARN_SEEDS]
+    assert min(weak) > LEARN_AXES, (weak, unsupervised)
+    assert np.mean(weak) > np.mean(unsupervised) + LEARN_MARGIN, (weak, unsupervised)
 
 
 def test_the_readme_table_is_what_the_leaderboard_prints_on_the_committed_records(capsys):
