@@ -208,6 +208,46 @@ def test_a_hostile_record_gives_its_one_warning_on_every_call(root):
     assert "skip" in files["broken.json"] and "bad" in files["odd.json"]
 
 
+def test_worker_processes_read_what_this_process_reads(root, monkeypatch):
+    """Many files are read by forked workers (record_index._read_entries): the same entries,
+    skip messages and runs, in the same order, as when this process reads them all."""
+    (root / "runs" / "broken.json").write_text("{not json")
+    odd = record("odd", seed=5)
+    odd["budget"] = {"steps": "many", "batch_size": 64}
+    (root / "runs" / "odd.json").write_text(json.dumps(odd))
+    for seed in range(3, 23):
+        write(root, record(f"b16-s{seed}", seed=seed, kwargs={"beta": 16},
+                           scores={"higgins": {"eval_accuracy": seed / 100}}))  # fmt: skip
+    time.sleep(0.02)
+    paths = sorted((root / "runs").glob("*.json"))
+    monkeypatch.setattr(record_index, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(record_index, "PARALLEL_FILES", 10**9)
+    here = record_index._read_entries(paths)
+    readers = root / "readers"
+    real = record_index._read_entry
+
+    def read_and_sign(path):  # forked workers inherit this patch
+        with open(readers, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(path)
+
+    monkeypatch.setattr(record_index, "_read_entry", read_and_sign)
+    monkeypatch.setattr(record_index, "PARALLEL_FILES", 4)
+    in_workers = record_index._read_entries(paths)
+    pids = set(readers.read_text().split())
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # two workers read every file
+    monkeypatch.setattr(record_index, "_read_entry", real)
+    assert json.dumps(in_workers) == json.dumps(here)  # as text: NaN != NaN
+    assert len(here) == len(paths) == 29
+    assert sum("skip" in e for e in here) == 1 and sum("bad" in e for e in here) == 1
+    records, skipped = load_records(root)
+    monkeypatch.setattr(record_index, "PARALLEL_FILES", 10**9)
+    (root / INDEX).unlink()
+    records_here, skipped_here = load_records(root)
+    assert skipped == skipped_here and len(skipped) == 2
+    pd.testing.assert_frame_equal(_frame(records), _frame(records_here))
+
+
 def test_model_defaults_come_from_the_index(root, monkeypatch):
     first = leaderboard(root)
     monkeypatch.setattr(identity, "_REMEMBERED", {})

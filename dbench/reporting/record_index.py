@@ -18,10 +18,12 @@ is not kept: a change in the same clock tick could leave its key unchanged.
 The index is untrusted input like the records: an index that is unreadable, malformed, too
 large, from another dbench (another version, other source code or plugins: the rows depend on
 them) or hostile is ignored and rebuilt, never a crash; a results root that cannot be written
-still works (nothing is written). JSON only. It also keeps each model's registered defaults
-(for labels), so that a repeated leaderboard does not load the models' modules (and torch).
-Since they come from an index checked against this very code, they equal what would be
-resolved; they are remembered for the process (:func:`dbench.reporting.identity.remember_defaults`).
+still works (nothing is written). JSON only (parsed by pydantic-core, as records are). A
+first call over many files reads them in worker processes (:func:`_read_entries`). It also
+keeps each model's registered defaults (for labels), so that a repeated leaderboard does not
+load the models' modules (and torch). Since they come from an index checked against this very
+code, they equal what would be resolved; they are remembered for the process
+(:func:`dbench.reporting.identity.remember_defaults`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ import json
 import math
 import os
 import stat
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import from_json, to_json
 
 from dbench.engine.store import RunRecord, iter_records, read_record, runs_dir
 from dbench.errors import UserError
@@ -50,6 +55,10 @@ RACY_S = 2.0
 MAX_BYTES_PER_RECORD = 64_000
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 _INTS = ("seed", "steps", "batch_size")
+#: at least this many files to read before worker processes read them (:func:`_read_entries`)
+PARALLEL_FILES = 2_000
+#: at most this many worker processes read records
+MAX_WORKERS = 8
 #: the package files rows and outputs are derived with: code, the built-in models' defaults
 #: (reporting/builtin_defaults.json) and the report's templates
 SOURCE_SUFFIXES = frozenset((".py", ".json", ".j2", ".css"))
@@ -102,14 +111,19 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     entries: dict[str, dict[str, Any]] = {}
     changed = set(old) != {p.name for p in paths}
     now = time.time_ns()
+    stale: dict[str, list[int] | None] = {}  # files to read, by name, with their keys
     for path in paths:
-        key = _key(path, now)
+        key = _key(path, now)  # taken before the file is read: a later change shows next time
         entry = old.get(path.name)
         if entry is None or key is None or entry["key"] != key:
-            entry = _read_entry(path)
-            entry["key"] = key  # None: not kept (racy, or the file vanished)
-            changed = True
-        entries[path.name] = entry
+            stale[path.name] = key  # None: not kept (racy, or the file vanished)
+        else:
+            entries[path.name] = entry
+    fresh = _read_entries([folder / name for name in stale])
+    for (name, key), entry in zip(stale.items(), fresh, strict=True):
+        entry["key"] = key
+        entries[name] = entry
+    changed |= bool(stale)
     models = sorted({e["summary"]["row"]["model"] for e in entries.values() if "summary" in e})
     defaults = {m: known[m] for m in models if m in known}
     changed |= set(known) != set(defaults)
@@ -174,6 +188,52 @@ def _without_index(root: Path) -> tuple[list[RunRecord], list[str]]:
         else:
             usable.append({**record, SUMMARY_KEY: entry["summary"]})
     return usable, skipped + bad
+
+
+def _read_entries(paths: list[Path]) -> list[dict[str, Any]]:
+    """The entries of ``paths``, in order. Many files (a study's first call) are read by
+    forked worker processes, one contiguous share each (so a configuration's seeds stay
+    together and its row parts are computed once per worker), each file exactly as
+    :func:`_read_entry` reads it. Read here instead: few files (below :data:`PARALLEL_FILES`
+    the fork and sending the summaries back, about a sixth of what reading a file costs on
+    this project's CPU, do not pay; benchmarks/study_scale.py), one usable CPU, a platform
+    other than Linux (the only one trusted with ``fork``), or a process with other Python
+    threads (a notebook, a server): one of them could hold a lock the child would need."""
+    import threading
+
+    workers = min(_usable_cpus(), MAX_WORKERS, len(paths) // (PARALLEL_FILES // 2))
+    if workers < 2 or sys.platform != "linux" or threading.active_count() > 1:
+        return [_read_entry(p) for p in paths]
+    import multiprocessing
+    import warnings
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    size = -(-len(paths) // (4 * workers))  # four shares a worker: a slow one holds up less
+    shares = [paths[i : i + size] for i in range(0, len(paths), size)]
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns on any fork of a process with threads; the only ones left
+            # here are the idle pools of numeric libraries, which the child does not use.
+            warnings.filterwarnings(
+                "ignore", message=".*multi-threaded.*fork", category=DeprecationWarning
+            )
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                return [entry for share in pool.map(_read_share, shares) for entry in share]
+    except (OSError, BrokenProcessPool):  # no process to be had (limits, memory): read here
+        return [_read_entry(p) for p in paths]
+
+
+def _read_share(paths: list[Path]) -> list[dict[str, Any]]:
+    return [_read_entry(p) for p in paths]
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
 
 def _read_entry(path: Path) -> dict[str, Any]:
@@ -246,7 +306,7 @@ def _read_index(root: Path, context: str, files: int) -> tuple[dict, dict[str, s
             return {}, {}
         if path.stat().st_size > MAX_BYTES_PER_RECORD * files + 1_000_000:
             return {}, {}
-        data = json.loads(path.read_bytes())
+        data = from_json(path.read_bytes())
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return {}, {}
         if data.get("context") != context:
@@ -263,8 +323,7 @@ def _write_index(root: Path, context: str, entries: dict, defaults: dict[str, st
     if folder.is_symlink():
         return
     try:
-        text = json.dumps(_encode(context, entries, defaults), separators=(",", ":"))
-        write_text(root / INDEX, text)
+        write_text(root / INDEX, to_json(_encode(context, entries, defaults)).decode())
     except (OSError, ValueError):  # a read-only results root: no index, same results
         pass
 
