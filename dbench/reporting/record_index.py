@@ -322,8 +322,9 @@ def _write_index(root: Path, context: str, entries: dict, defaults: dict[str, st
     folder = root / INDEX.parent
     if folder.is_symlink():
         return
-    try:
-        write_text(root / INDEX, to_json(_encode(context, entries, defaults)).decode())
+    try:  # NaN (a missing number) written as NaN, read back as NaN
+        text = to_json(_encode(context, entries, defaults), inf_nan_mode="constants").decode()
+        write_text(root / INDEX, text)
     except (OSError, ValueError):  # a read-only results root: no index, same results
         pass
 
