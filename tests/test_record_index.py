@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from dbench.engine.store import iter_records
-from dbench.reporting import identity, record_index
+from dbench.reporting import identity, record_index, record_reading
 from dbench.reporting.aggregate import filtered_runs, leaderboard, load_records
 from tests.test_leaderboard import record, write
 
@@ -65,7 +65,7 @@ def _no_reads(monkeypatch):
     def refuse(path):
         raise AssertionError(f"read {path} although the index holds it")
 
-    monkeypatch.setattr(record_index, "read_record", refuse)
+    monkeypatch.setattr(record_reading, "read_record", refuse)
 
 
 def test_the_index_gives_the_runs_no_index_gives_and_is_reused(root, monkeypatch):
@@ -208,9 +208,7 @@ def test_a_hostile_record_gives_its_one_warning_on_every_call(root):
     assert "skip" in files["broken.json"] and "bad" in files["odd.json"]
 
 
-def test_worker_processes_read_what_this_process_reads(root, monkeypatch):
-    """Many files are read by forked workers (record_index._read_entries): the same entries,
-    skip messages and runs, in the same order, as when this process reads them all."""
+def _many_records(root: Path) -> list[Path]:
     (root / "runs" / "broken.json").write_text("{not json")
     odd = record("odd", seed=5)
     odd["budget"] = {"steps": "many", "batch_size": 64}
@@ -219,33 +217,63 @@ def test_worker_processes_read_what_this_process_reads(root, monkeypatch):
         write(root, record(f"b16-s{seed}", seed=seed, kwargs={"beta": 16},
                            scores={"higgins": {"eval_accuracy": seed / 100}}))  # fmt: skip
     time.sleep(0.02)
-    paths = sorted((root / "runs").glob("*.json"))
-    monkeypatch.setattr(record_index, "_usable_cpus", lambda: 2)
-    monkeypatch.setattr(record_index, "PARALLEL_FILES", 10**9)
-    here = record_index._read_entries(paths)
-    readers = root / "readers"
-    real = record_index._read_entry
+    return sorted((root / "runs").glob("*.json"))
 
-    def read_and_sign(path):  # forked workers inherit this patch
-        with open(readers, "a") as fh:
+
+def _signing_reader(monkeypatch, log: Path) -> None:
+    """Each file read leaves the reading process's id in ``log`` (forked workers inherit it)."""
+    real = record_reading.read_entry
+
+    def read_and_sign(path):
+        with open(log, "a") as fh:
             fh.write(f"{os.getpid()}\n")
         return real(path)
 
-    monkeypatch.setattr(record_index, "_read_entry", read_and_sign)
-    monkeypatch.setattr(record_index, "PARALLEL_FILES", 4)
-    in_workers = record_index._read_entries(paths)
-    pids = set(readers.read_text().split())
-    assert len(pids) == 2 and str(os.getpid()) not in pids  # two workers read every file
-    monkeypatch.setattr(record_index, "_read_entry", real)
+    monkeypatch.setattr(record_reading, "read_entry", read_and_sign)
+
+
+def test_worker_processes_read_what_this_process_reads(root, monkeypatch, tmp_path):
+    """Many files are read by forked workers (record_reading.read_entries): the same entries,
+    skip messages and runs, in the same order, as when this process reads them all."""
+    paths = _many_records(root)
+    monkeypatch.setattr(record_reading, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(record_reading, "may_fork", lambda: True)  # whatever other tests left
+    monkeypatch.setattr(record_reading, "PARALLEL_FILES", 10**9)
+    here = record_reading.read_entries(paths)
+    with monkeypatch.context() as mp:
+        _signing_reader(mp, tmp_path / "readers")
+        mp.setattr(record_reading, "PARALLEL_FILES", 4)
+        in_workers = record_reading.read_entries(paths)
+    readers = (tmp_path / "readers").read_text().split()
+    assert len(readers) == len(paths) == 29 and str(os.getpid()) not in readers
     assert json.dumps(in_workers) == json.dumps(here)  # as text: NaN != NaN
-    assert len(here) == len(paths) == 29
     assert sum("skip" in e for e in here) == 1 and sum("bad" in e for e in here) == 1
+    monkeypatch.setattr(record_reading, "PARALLEL_FILES", 4)
     records, skipped = load_records(root)
-    monkeypatch.setattr(record_index, "PARALLEL_FILES", 10**9)
+    monkeypatch.setattr(record_reading, "PARALLEL_FILES", 10**9)
     (root / INDEX).unlink()
     records_here, skipped_here = load_records(root)
     assert skipped == skipped_here and len(skipped) == 2
     pd.testing.assert_frame_equal(_frame(records), _frame(records_here))
+
+
+def test_no_workers_are_forked_beside_another_thread(root, monkeypatch, tmp_path):
+    import threading
+
+    paths = _many_records(root)
+    monkeypatch.setattr(record_reading, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(record_reading, "PARALLEL_FILES", 4)
+    _signing_reader(monkeypatch, tmp_path / "readers")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not record_reading.may_fork()
+        record_reading.read_entries(paths)
+    finally:
+        stop.set()
+        other.join()
+    assert set((tmp_path / "readers").read_text().split()) == {str(os.getpid())}
 
 
 def test_model_defaults_come_from_the_index(root, monkeypatch):

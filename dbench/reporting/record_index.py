@@ -18,12 +18,12 @@ is not kept: a change in the same clock tick could leave its key unchanged.
 The index is untrusted input like the records: an index that is unreadable, malformed, too
 large, from another dbench (another version, other source code or plugins: the rows depend on
 them) or hostile is ignored and rebuilt, never a crash; a results root that cannot be written
-still works (nothing is written). JSON only (parsed by pydantic-core, as records are). A
-first call over many files reads them in worker processes (:func:`_read_entries`). It also
-keeps each model's registered defaults (for labels), so that a repeated leaderboard does not
-load the models' modules (and torch). Since they come from an index checked against this very
-code, they equal what would be resolved; they are remembered for the process
-(:func:`dbench.reporting.identity.remember_defaults`).
+still works (nothing is written). JSON only (parsed by pydantic-core, as records are). The
+files it does not hold are read by :mod:`dbench.reporting.record_reading` (in worker processes
+when there are many). It also keeps each model's registered defaults (for labels), so that a
+repeated leaderboard does not load the models' modules (and torch). Since they come from an
+index checked against this very code, they equal what would be resolved; they are remembered
+for the process (:func:`dbench.reporting.identity.remember_defaults`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import json
 import math
 import os
 import stat
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -43,9 +42,9 @@ from typing import Any
 from pydantic_core import from_json, to_json
 
 from dbench.engine.store import RunRecord, iter_records, read_record, runs_dir
-from dbench.errors import UserError
 from dbench.reporting import identity
-from dbench.reporting.runs import PRIVATE, SUMMARY_KEY, summarise
+from dbench.reporting.record_reading import read_entries, summarise_entry
+from dbench.reporting.runs import PRIVATE, SUMMARY_KEY
 
 FORMAT = 1
 INDEX = Path(".index") / "records.json"
@@ -55,10 +54,6 @@ RACY_S = 2.0
 MAX_BYTES_PER_RECORD = 64_000
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 _INTS = ("seed", "steps", "batch_size")
-#: at least this many files to read before worker processes read them (:func:`_read_entries`)
-PARALLEL_FILES = 2_000
-#: at most this many worker processes read records
-MAX_WORKERS = 8
 #: the package files rows and outputs are derived with: code, the built-in models' defaults
 #: (reporting/builtin_defaults.json) and the report's templates
 SOURCE_SUFFIXES = frozenset((".py", ".json", ".j2", ".css"))
@@ -119,7 +114,7 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
             stale[path.name] = key  # None: not kept (racy, or the file vanished)
         else:
             entries[path.name] = entry
-    fresh = _read_entries([folder / name for name in stale])
+    fresh = read_entries([folder / name for name in stale])
     for (name, key), entry in zip(stale.items(), fresh, strict=True):
         entry["key"] = key
         entries[name] = entry
@@ -182,76 +177,12 @@ def _without_index(root: Path) -> tuple[list[RunRecord], list[str]]:
     records, skipped = iter_records(root)
     usable, bad = [], []
     for record in records:
-        entry = _summarise(record)
+        entry = summarise_entry(record)
         if "bad" in entry:
             bad.append(entry["bad"])
         else:
             usable.append({**record, SUMMARY_KEY: entry["summary"]})
     return usable, skipped + bad
-
-
-def _read_entries(paths: list[Path]) -> list[dict[str, Any]]:
-    """The entries of ``paths``, in order. Many files (a study's first call) are read by
-    forked worker processes, one contiguous share each (so a configuration's seeds stay
-    together and its row parts are computed once per worker), each file exactly as
-    :func:`_read_entry` reads it. Read here instead: few files (below :data:`PARALLEL_FILES`
-    the fork and sending the summaries back, about a sixth of what reading a file costs on
-    this project's CPU, do not pay; benchmarks/study_scale.py), one usable CPU, a platform
-    other than Linux (the only one trusted with ``fork``), or a process with other Python
-    threads (a notebook, a server): one of them could hold a lock the child would need."""
-    import threading
-
-    workers = min(_usable_cpus(), MAX_WORKERS, len(paths) // (PARALLEL_FILES // 2))
-    if workers < 2 or sys.platform != "linux" or threading.active_count() > 1:
-        return [_read_entry(p) for p in paths]
-    import multiprocessing
-    import warnings
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    size = -(-len(paths) // (4 * workers))  # four shares a worker: a slow one holds up less
-    shares = [paths[i : i + size] for i in range(0, len(paths), size)]
-    try:
-        with warnings.catch_warnings():
-            # Python 3.12+ warns on any fork of a process with threads; the only ones left
-            # here are the idle pools of numeric libraries, which the child does not use.
-            warnings.filterwarnings(
-                "ignore", message=".*multi-threaded.*fork", category=DeprecationWarning
-            )
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                return [entry for share in pool.map(_read_share, shares) for entry in share]
-    except (OSError, BrokenProcessPool):  # no process to be had (limits, memory): read here
-        return [_read_entry(p) for p in paths]
-
-
-def _read_share(paths: list[Path]) -> list[dict[str, Any]]:
-    return [_read_entry(p) for p in paths]
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the CPUs this process may run on
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-def _read_entry(path: Path) -> dict[str, Any]:
-    try:
-        record = read_record(path)
-    except UserError as exc:
-        return {"skip": str(exc)}
-    return _summarise(record)
-
-
-def _summarise(record: RunRecord) -> dict[str, Any]:
-    # Structure is validated when records are read (engine.record); this catches what only
-    # building a row reveals (a string where a mapping belongs).
-    try:
-        return {"summary": summarise(record)}
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        problem = f"malformed record ({type(exc).__name__}: {exc})"
-        return {"bad": f"run record {record.get('run_id', '?')}: {problem}"}
 
 
 def _key(path: Path | str, now_ns: int) -> list[int] | None:
