@@ -276,6 +276,19 @@ def test_no_workers_are_forked_beside_another_thread(root, monkeypatch, tmp_path
     assert set((tmp_path / "readers").read_text().split()) == {str(os.getpid())}
 
 
+def test_a_record_file_name_that_is_not_utf8_is_skipped_not_a_crash(root, capsys):
+    from tests._cli import cli
+
+    with open(os.fsencode(root / "runs") + b"/bad\xff.json", "wb") as fh:  # Linux allows it
+        fh.write(b"{}")
+    expected = _without_index(root)
+    for _ in range(2):  # a first call, then a repeated one (the result cache's state digest)
+        code, out, err = cli(capsys, "leaderboard", "--results-dir", str(root))
+        assert code == 0 and "Traceback" not in err
+        assert "skipped 1 unreadable record" in err and "bad" in err
+    pd.testing.assert_frame_equal(_indexed(root), expected)
+
+
 def test_model_defaults_come_from_the_index(root, monkeypatch):
     first = leaderboard(root)
     monkeypatch.setattr(identity, "_REMEMBERED", {})

@@ -28,7 +28,7 @@ from dbench.cli import (
     sweep,
     udr,
 )
-from dbench.cli.options import OUTPUT_ALIASES
+from dbench.cli.options import OUTPUT_ALIASES, printable
 from dbench.errors import UserError
 
 app = typer.Typer(
@@ -76,7 +76,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(printable(f"error: {exc}"), err=True)
         sys.exit(2)
     except errors.NoArgsIsHelpError as exc:  # `dbench data`: typer has shown the help
         sys.exit(exc.exit_code)

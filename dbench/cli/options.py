@@ -70,3 +70,10 @@ def metric_list(text: str | None) -> list[str] | None:
     if not names:
         raise UserError("--metrics needs at least one metric name")
     return names
+
+
+def printable(text: str) -> str:
+    """``text`` with what no UTF-8 stream can write (the lone surrogates Python gives a file
+    name that is not UTF-8) written as ``\\udcff`` escapes: a message naming such a file is
+    still one line, not a UnicodeEncodeError."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

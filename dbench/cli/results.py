@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dbench.cli.options import DataDir, ResultsDir, output_option
+from dbench.cli.options import DataDir, ResultsDir, output_option, printable
 from dbench.errors import UserError
 
 
@@ -32,6 +32,7 @@ def _warnings_to_stderr(lines: list[str] | None = None) -> Iterator[None]:
 
 
 def _stderr(line: str, lines: list[str] | None) -> None:
+    line = printable(line)
     typer.echo(line, err=True)
     if lines is not None:
         lines.append(line)

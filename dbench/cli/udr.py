@@ -18,9 +18,12 @@ def udr(
     ] = None,
     every: Annotated[
         bool,
-        typer.Option("--all", help="Every configuration with two or more seeds under the "
-                     "results root; those whose UDR is current (same seeds, same settings) "
-                     "are skipped."),
+        typer.Option(
+            "--all",
+            help="Every configuration with two or more seeds under the "
+            "results root; those whose UDR is current (same seeds, same settings) "
+            "are skipped.",
+        ),
     ] = False,
     num_samples: Annotated[
         int, typer.Option(help="Shared observations encoded (10..1,000,000).")

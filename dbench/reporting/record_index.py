@@ -158,7 +158,7 @@ def state(root: Path) -> str | None:
         key = _key(os.path.join(folder, name), now)
         if key is None:
             return None
-        digest.update(f"{name}\0{key}\n".encode())
+        digest.update(os.fsencode(f"{name}\0{key}\n"))  # a name need not be UTF-8
     return digest.hexdigest()
 
 
