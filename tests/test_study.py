@@ -141,12 +141,16 @@ def test_hyperparameter_and_seed_shares_are_the_hand_computed_ones(tmp_path):
 def test_configurations_with_one_seed_and_udr_stay_out_of_the_variance_shares(tmp_path):
     """A configuration with one seed has no seed variation to separate: counting it would move
     its seed's share into the hyperparameter's. The shares above come out unchanged when
-    beta=16 (one seed, far off) joins; UDR, computed across seeds, is left out."""
+    beta=16 (one seed, far off) joins; UDR, computed across seeds, is left out, under every
+    protocol it was scored with."""
     values = {(1, 0): 0.1, (1, 1): 0.3, (4, 0): 0.5, (4, 1): 0.7, (16, 0): 0.95}
     records = [record(f"b{b}s{s}", seed=s, kwargs={"beta": b},
                       scores={"higgins": {"eval_accuracy": v}, "udr": {"udr": b / 20}})
                for (b, s), v in values.items()]  # fmt: skip
+    for rec in records[2:4]:  # UDR over three peers there: a second protocol, column udr#2
+        rec["metrics"]["udr"]["settings"] = {"peers": 3}
     study = only(run_study(tree(tmp_path, records)))
+    assert {"udr.udr", "udr#2.udr"} <= set(study.scores)
     var = study.tables["variance"]
     row = cell(var, score="higgins.eval_accuracy")
     assert (row["method"], row["hyperparameter"], row["seed"]) == pytest.approx((0, 0.8, 0.2))

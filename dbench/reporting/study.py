@@ -244,7 +244,7 @@ def _variance(study: Study) -> None:
         notes.append("variance decomposition: needs two seeds or more of a configuration "
                      "(every configuration here has one seed)")  # fmt: skip
         return
-    scores = [s for s in study.scores if s != UDR]
+    scores = [s for s in study.scores if metric_of(s) != "udr"]  # every UDR protocol
     if not scores:
         return
     study.tables["variance"] = variance_shares(kept, scores)
