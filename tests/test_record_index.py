@@ -194,11 +194,16 @@ def _skip_messages(root: Path) -> list[str]:
     return [str(w.message) for w in caught if "unreadable record" in str(w.message)]
 
 
-def test_a_hostile_record_gives_its_one_warning_on_every_call(root):
+def _add_hostile(root: Path) -> None:
+    """An unreadable file and a record no row can be built of."""
     (root / "runs" / "broken.json").write_text("{not json")
     odd = record("odd", seed=5)
     odd["budget"] = {"steps": "many", "batch_size": 64}  # a record, but no identity
     (root / "runs" / "odd.json").write_text(json.dumps(odd))
+
+
+def test_a_hostile_record_gives_its_one_warning_on_every_call(root):
+    _add_hostile(root)
     time.sleep(0.02)
     first, again = _skip_messages(root), _skip_messages(root)
     assert len(first) == 1 and first == again
@@ -209,10 +214,7 @@ def test_a_hostile_record_gives_its_one_warning_on_every_call(root):
 
 
 def _many_records(root: Path) -> list[Path]:
-    (root / "runs" / "broken.json").write_text("{not json")
-    odd = record("odd", seed=5)
-    odd["budget"] = {"steps": "many", "batch_size": 64}
-    (root / "runs" / "odd.json").write_text(json.dumps(odd))
+    _add_hostile(root)
     for seed in range(3, 23):
         write(root, record(f"b16-s{seed}", seed=seed, kwargs={"beta": 16},
                            scores={"higgins": {"eval_accuracy": seed / 100}}))  # fmt: skip

@@ -36,7 +36,7 @@ def read_entries(paths: list[Path]) -> list[dict[str, Any]]:
     :func:`may_fork`; here otherwise."""
     workers = min(usable_cpus(), MAX_WORKERS, len(paths) // (PARALLEL_FILES // 2))
     if workers < 2 or not may_fork():
-        return [read_entry(p) for p in paths]
+        return _read_share(paths)
     import multiprocessing
     import warnings
     from concurrent.futures import ProcessPoolExecutor
@@ -56,7 +56,7 @@ def read_entries(paths: list[Path]) -> list[dict[str, Any]]:
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
                 return [entry for share in pool.map(_read_share, shares) for entry in share]
     except (OSError, BrokenProcessPool):  # no process to be had (limits, memory): read here
-        return [read_entry(p) for p in paths]
+        return _read_share(paths)
 
 
 def may_fork() -> bool:
@@ -77,6 +77,7 @@ def usable_cpus() -> int:
 
 
 def _read_share(paths: list[Path]) -> list[dict[str, Any]]:
+    """The entries of ``paths``, read in this process (a worker's share, or all of them)."""
     return [read_entry(p) for p in paths]
 
 
