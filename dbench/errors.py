@@ -7,3 +7,11 @@ bug and keeps its traceback.
 
 class UserError(Exception):
     """A bad name, value, file or directory supplied by the user."""
+
+
+class Interrupted(Exception):
+    """The user stopped a command (Ctrl-C); the message says what was kept and how to go on.
+
+    The CLI prints it as one ``interrupted: ...`` line and exits 130 (128 + SIGINT), the code a
+    shell gives a process stopped by Ctrl-C.
+    """

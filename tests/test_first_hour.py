@@ -159,3 +159,24 @@ def test_the_python_evaluate_shows_progress_in_a_terminal_by_default(monkeypatch
     monkeypatch.setattr("dbench.engine.evaluate.interactive", lambda: False)
     dbench.evaluate(encoder, name="c", **args)
     assert seen == [False, True, True]  # quiet(False): bars on in a terminal; off when asked
+
+
+def test_ctrl_c_in_a_command_that_does_not_report_it_itself_is_still_one_line(
+    tmp_path, capsys, monkeypatch
+):
+    """Typer turns Ctrl-C into a bare exit 130; outside run and sweep (which say what they
+    kept) the user still gets one line saying what the interrupt left behind."""
+    import dbench.reporting.aggregate as aggregate
+    from tests.test_leaderboard import record, write
+
+    write(tmp_path, record("p0", model="pca", seed=0, scores={"mig": {"discrete_mig": 0.1}}))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(aggregate, "load_records", interrupted)
+    code, out, err = cli(capsys, "leaderboard", "--results-dir", str(tmp_path))
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 130 and out == "", (out, err)
+    assert len(lines) == 1 and lines[0].startswith("interrupted: "), err
+    assert "half-written" in lines[0]

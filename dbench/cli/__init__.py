@@ -5,7 +5,8 @@ One module per command group (run, score, evaluate, udr, sweep, check, component
 ``data prepare | info | show``). Their top level imports only typer, the standard library,
 :mod:`dbench.cli.options` and :mod:`dbench.errors`, so ``dbench --help`` answers fast; each
 command imports its own work when it runs. :func:`main` turns every
-:class:`~dbench.errors.UserError` into one line on stderr and exit code 2.
+:class:`~dbench.errors.UserError` into one line on stderr and exit code 2, and Ctrl-C into one
+``interrupted:`` line and exit code 130.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dbench.cli import (
     udr,
 )
 from dbench.cli.options import OUTPUT_ALIASES, printable
-from dbench.errors import UserError
+from dbench.errors import Interrupted, UserError
 
 app = typer.Typer(
     name="dbench",
@@ -70,7 +71,8 @@ for group, name, command in COMMANDS:
 
 def main() -> None:
     """Console entry point: user errors, and typer's usage errors (a bad option value, an
-    unknown option), become one line on stderr and exit code 2."""
+    unknown option), become one line on stderr and exit code 2; Ctrl-C becomes one
+    ``interrupted: ...`` line and exit code 130."""
     errors = _click_exceptions()
     aborts = (typer.Abort, getattr(errors, "Abort", typer.Abort))
     try:
@@ -78,6 +80,9 @@ def main() -> None:
     except UserError as exc:
         typer.echo(printable(f"error: {exc}"), err=True)
         sys.exit(2)
+    except Interrupted as exc:  # a command that says what it kept
+        typer.echo(printable(f"interrupted: {exc}"), err=True)
+        sys.exit(130)
     except errors.NoArgsIsHelpError as exc:  # `dbench data`: typer has shown the help
         sys.exit(exc.exit_code)
     except errors.ClickException as exc:
@@ -89,6 +94,14 @@ def main() -> None:
     except aborts:
         typer.echo("Aborted!", err=True)
         sys.exit(1)
+    if code == 130:
+        # typer turns Ctrl-C outside run and sweep (which raise Interrupted) into a bare
+        # exit 130; say what it means.
+        typer.echo(
+            "interrupted: stopped before finishing; dbench replaces every file it writes whole, "
+            "so none was left half-written",
+            err=True,
+        )
     if isinstance(code, int) and code:  # typer.Exit(code) from a command
         sys.exit(code)
 

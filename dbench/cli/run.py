@@ -23,7 +23,7 @@ from dbench.cli.options import (
     metric_list,
     settings_option,
 )
-from dbench.errors import UserError
+from dbench.errors import Interrupted, UserError
 
 
 def run(
@@ -124,8 +124,7 @@ def _train_and_score(config: Any, resume: bool, progress: bool) -> dict[str, Any
             else "no training checkpoint had been written yet, so nothing was kept "
             "(the first comes after --set budget.checkpoint_every steps, default 1000)"
         )
-        typer.echo(f"interrupted: no record was written; {kept}", err=True)
-        raise typer.Exit(130) from None
+        raise Interrupted(f"no record was written; {kept}") from None
 
 
 def _named_budget(model: str, name: str | None, presets: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dbench.cli.options import (
     Steps,
     settings_option,
 )
-from dbench.errors import UserError
+from dbench.errors import Interrupted, UserError
 
 
 def _check_sweep_name(name: str) -> None:
@@ -168,8 +168,7 @@ def sweep(
         summary = run_sweep(plans, options, resume=bool(resume))
     except KeyboardInterrupt:  # a second Ctrl-C: Tune had no time to stop cleanly
         again = _resume_command(sweep_name, options.address, results_dir, storage)
-        typer.echo(f"interrupted; continue with: {again}", err=True)
-        raise typer.Exit(130) from None
+        raise Interrupted(f"continue with: {again}") from None
     _print_summary(summary, options, results_dir, storage)
 
 
@@ -268,6 +267,7 @@ def _print_summary(summary, options, results_dir, storage) -> None:
     if summary.count("ERROR") or summary.count("UNFINISHED") or not_started > 0:
         again = _resume_command(summary.name, options.address, results_dir, storage)
         unfinished = summary.count("UNFINISHED") + max(not_started, 0)
-        what = "interrupted" if unfinished else "some trials failed"
-        typer.echo(f"{what}; continue with: {again}", err=True)
-        raise typer.Exit(130 if unfinished else 1)
+        if unfinished:
+            raise Interrupted(f"continue with: {again}")
+        typer.echo(f"some trials failed; continue with: {again}", err=True)
+        raise typer.Exit(1)
