@@ -288,7 +288,10 @@ def test_a_record_file_name_that_is_not_utf8_is_skipped_not_a_crash(root, capsys
         code, out, err = cli(capsys, "leaderboard", "--results-dir", str(root))
         assert code == 0 and "Traceback" not in err
         assert "skipped 1 unreadable record" in err and "bad" in err
+        assert (root / INDEX).is_file()  # the other records are still indexed
+    before = (root / INDEX).stat().st_mtime_ns
     pd.testing.assert_frame_equal(_indexed(root), expected)
+    assert (root / INDEX).stat().st_mtime_ns == before  # and it is not rewritten every call
 
 
 def test_model_defaults_come_from_the_index(root, monkeypatch):

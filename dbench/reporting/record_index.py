@@ -2,18 +2,19 @@
 root (``.index/records.json``) so that a repeated call parses one file instead of every record.
 
 For each file of ``runs/`` the index holds its summary (:func:`dbench.reporting.runs.summarise`:
-run id, row, metrics, sampled or not), or the message it was skipped with, under a
-**validation key** taken from the file's ``os.lstat`` (and ``os.stat`` for a link): size,
-``mtime_ns``, ``ctime_ns``, inode and device. An entry is reused only when the file's key
-is unchanged; changed and new files are read again (through
-:func:`dbench.engine.store.read_record`, so they are validated exactly as without an index),
-entries of deleted files are dropped, and the index is rewritten (atomically) only when
-something changed. Why a stat key and not a content hash: hashing means reading every file,
-most of what the index saves; the stat key costs one system call per file and still sees
-every change, because ``ctime`` is set by the kernel on every write, rename or ``utime`` and
-cannot be set back by a user (an edit that keeps the size and restores ``mtime`` still
-changes it). A file whose ``ctime`` is within :data:`RACY_S` of the moment it was looked at
-is not kept: a change in the same clock tick could leave its key unchanged.
+run id, row, metrics, sampled or not), or the message it was skipped with, under a **validation
+key** taken from the file's ``os.lstat`` (and ``os.stat`` for a link): size, ``mtime_ns``,
+``ctime_ns``, inode and device. An entry is reused only when the file's key is unchanged;
+changed and new files are read again (through :func:`dbench.engine.store.read_record`, so they
+are validated exactly as without an index), entries of deleted files are dropped, and the index
+is rewritten (atomically) only when something changed. A file name that is not UTF-8 (Linux
+allows it; JSON cannot hold it) is never held: that one file is read on every call. Why a stat
+key and not a content hash: hashing means reading every file, most of what the index saves; the
+stat key costs one system call per file and still sees every change, because ``ctime`` is set by
+the kernel on every write, rename or ``utime`` and cannot be set back by a user (an edit that
+keeps the size and restores ``mtime`` still changes it). A file whose ``ctime`` is within
+:data:`RACY_S` of the moment it was looked at is not kept: a change in the same clock tick could
+leave its key unchanged.
 
 The index is untrusted input like the records: an index that is unreadable, malformed, too
 large, from another dbench (another version, other source code or plugins: the rows depend on
@@ -104,7 +105,7 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     context = _context()
     old, known = _read_index(root, context, len(paths))
     entries: dict[str, dict[str, Any]] = {}
-    changed = set(old) != {p.name for p in paths}
+    changed = set(old) != {p.name for p in paths if _utf8(p.name)}
     now = time.time_ns()
     stale: dict[str, list[int] | None] = {}  # files to read, by name, with their keys
     for path in paths:
@@ -118,7 +119,7 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     for (name, key), entry in zip(stale.items(), fresh, strict=True):
         entry["key"] = key
         entries[name] = entry
-    changed |= bool(stale)
+    changed |= any(_utf8(name) for name in stale)  # what the index can hold
     models = sorted({e["summary"]["row"]["model"] for e in entries.values() if "summary" in e})
     defaults = {m: known[m] for m in models if m in known}
     changed |= set(known) != set(defaults)
@@ -270,8 +271,8 @@ def _encode(context: str, entries: dict, defaults: dict[str, str]) -> dict[str, 
 
     files = {}
     for name, entry in entries.items():
-        if entry.get("key") is None:
-            continue
+        if entry.get("key") is None or not _utf8(name):
+            continue  # not held: read again on every call (a name JSON cannot hold costs that)
         if "summary" not in entry:
             files[name] = {k: entry[k] for k in ("key", "skip", "bad") if k in entry}
             continue
@@ -298,6 +299,16 @@ def _encode(context: str, entries: dict, defaults: dict[str, str]) -> dict[str, 
     ]
     out["files"] = files
     return out
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name can be written to JSON: Linux allows names that are not UTF-8
+    (Python holds them with lone surrogates), which would make the whole index unwritable."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _decode(data: dict[str, Any]) -> tuple[dict, dict[str, str]]:
