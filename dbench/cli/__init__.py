@@ -98,8 +98,8 @@ def main() -> None:
         # typer turns Ctrl-C outside run and sweep (which raise Interrupted) into a bare
         # exit 130; say what it means.
         typer.echo(
-            "interrupted: stopped before finishing; dbench replaces every file it writes whole, "
-            "so none was left half-written",
+            "interrupted: stopped before finishing; dbench writes records, caches, tables "
+            "and figures whole (temp file, then rename), so none was left half-written",
             err=True,
         )
     if isinstance(code, int) and code:  # typer.Exit(code) from a command
