@@ -116,7 +116,9 @@ def variance_shares(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     method_mean = frame.groupby("method")[columns].transform("mean").to_numpy(dtype=np.float64)
     groups = frame.groupby(["method", "config"])[columns]
     config_mean = groups.transform("mean").to_numpy(dtype=np.float64)
-    grand = np.nanmean(np.where(have, y, np.nan), axis=0) if len(y) else np.full(len(columns), 0.0)
+    counts = have.sum(axis=0)  # a score no run has: grand mean 0, every sum 0, shares NaN
+    grand = np.divide(np.where(have, y, 0.0).sum(axis=0), counts,
+                      out=np.zeros(len(columns)), where=counts > 0)  # fmt: skip
 
     def total(values: np.ndarray) -> np.ndarray:
         return np.where(have, values, 0.0).sum(axis=0)
