@@ -105,7 +105,8 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     context = _context()
     old, known = _read_index(root, context, len(paths))
     entries: dict[str, dict[str, Any]] = {}
-    changed = set(old) != {p.name for p in paths if _utf8(p.name)}
+    holdable = {p.name for p in paths if _utf8(p.name)}  # what the index can hold
+    changed = set(old) != holdable
     now = time.time_ns()
     stale: dict[str, list[int] | None] = {}  # files to read, by name, with their keys
     for path in paths:
@@ -119,7 +120,7 @@ def load(root: Path, model_defaults: bool = True) -> tuple[list[RunRecord], list
     for (name, key), entry in zip(stale.items(), fresh, strict=True):
         entry["key"] = key
         entries[name] = entry
-    changed |= any(_utf8(name) for name in stale)  # what the index can hold
+    changed |= not holdable.isdisjoint(stale)
     models = sorted({e["summary"]["row"]["model"] for e in entries.values() if "summary" in e})
     defaults = {m: known[m] for m in models if m in known}
     changed |= set(known) != set(defaults)
